@@ -1,0 +1,415 @@
+/* Bounded frame and job decoding, and frame encoding (see frame.h). */
+#include "frame.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+    snprintf(err, errlen, "%s", msg);
+    return -1;
+}
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* The pre-scan walks the encoding iteratively with an explicit stack of
+ * "values still owed" per open container, so hostile nesting cannot grow
+ * the C stack. A container may not declare more elements than there are
+ * bytes left, since every element takes at least one byte. */
+int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
+             size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+    uint64_t owed[FRAME_MAX_DEPTH + 1];
+    int depth = 0;
+    owed[0] = 1;
+
+    while (depth >= 0) {
+        if (owed[depth] == 0) {
+            depth--;
+            continue;
+        }
+        if (p >= end)
+            return fail(err, errlen, "not msgpack: truncated");
+        owed[depth]--;
+        unsigned b = *p++;
+        uint64_t skip = 0, children = 0;
+        int lw = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            /* scalar in the type byte */
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+        } else if (b >= 0x90 && b <= 0x9f) {
+            children = b & 0x0f;
+        } else if (b >= 0x80 && b <= 0x8f) {
+            children = (uint64_t)(b & 0x0f) * 2;
+        } else {
+            switch (b) {
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: case 0xca: skip = 4; break;
+            case 0xcf: case 0xd3: case 0xcb: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xc4: case 0xd9: lw = 1; break;
+            case 0xc5: case 0xda: lw = 2; break;
+            case 0xc6: case 0xdb: lw = 4; break;
+            case 0xc7: lw = 1; skip = 1; break;
+            case 0xc8: lw = 2; skip = 1; break;
+            case 0xc9: lw = 4; skip = 1; break;
+            case 0xdc: case 0xde: lw = -2; break;
+            case 0xdd: case 0xdf: lw = -4; break;
+            default:
+                snprintf(err, errlen, "not msgpack: invalid byte 0x%02x at "
+                         "offset %zu", b, (size_t)(p - 1 - (const unsigned char *)buf));
+                return -1;
+            }
+        }
+        if (lw != 0) {
+            int n = lw < 0 ? -lw : lw;
+            if ((size_t)(end - p) < (size_t)n)
+                return fail(err, errlen, "not msgpack: truncated");
+            uint64_t v = be(p, n);
+            p += n;
+            if (lw > 0)
+                skip += v;
+            else
+                children = (b == 0xde || b == 0xdf) ? v * 2 : v;
+        }
+        if (skip > (uint64_t)(end - p))
+            return fail(err, errlen, "not msgpack: length points past the end");
+        p += skip;
+        if (children > 0) {
+            if (children > (uint64_t)(end - p))
+                return fail(err, errlen,
+                            "not msgpack: length points past the end");
+            uint64_t entries = (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf
+                                   ? children / 2 : children;
+            if (max_entries && entries > max_entries) {
+                snprintf(err, errlen, "container has %llu entries, limit %zu",
+                         (unsigned long long)entries, max_entries);
+                return -1;
+            }
+            if (depth >= FRAME_MAX_DEPTH) {
+                snprintf(err, errlen, "nested deeper than %d", FRAME_MAX_DEPTH);
+                return -1;
+            }
+            owed[++depth] = children;
+        }
+    }
+    if (p != end)
+        return fail(err, errlen, "not msgpack: trailing bytes");
+    return 0;
+}
+
+static int unpack_checked(const char *buf, size_t len,
+                          const struct frame_limits *lim, msgpack_unpacked *un,
+                          char *err, size_t errlen)
+{
+    if (mp_check(buf, len, lim->max_entries, err, errlen) != 0)
+        return -1;
+    msgpack_unpacked_init(un);
+    size_t off = 0;
+    if (msgpack_unpack_next(un, buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(un);
+        return fail(err, errlen, "not msgpack");
+    }
+    return 0;
+}
+
+bool mp_str_eq(const msgpack_object *o, const char *s)
+{
+    size_t n = strlen(s);
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+           memcmp(o->via.str.ptr, s, n) == 0;
+}
+
+const msgpack_object *mp_map_get(const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    /* The last occurrence wins, as in most msgpack decoders' dicts. */
+    const msgpack_object *found = NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (mp_str_eq(&map->via.map.ptr[i].key, key))
+            found = &map->via.map.ptr[i].val;
+    if (found && found->type == MSGPACK_OBJECT_NIL)
+        return NULL;
+    return found;
+}
+
+static bool charset_ok(const char *s, size_t len, size_t max,
+                       const char *extra)
+{
+    if (len < 1 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || (c && strchr(extra, c))))
+            return false;
+    }
+    return true;
+}
+
+bool name_valid_queue(const char *s, size_t len)
+{
+    return charset_ok(s, len, 64, "_.-");
+}
+
+bool name_valid_worker(const char *s, size_t len)
+{
+    return charset_ok(s, len, 64, "_.-");
+}
+
+bool name_valid_id(const char *s, size_t len)
+{
+    return charset_ok(s, len, JOB_ID_MAX, "_.:-");
+}
+
+static bool type_valid(const char *s, size_t len)
+{
+    if (len < 1 || len > JOB_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Reads an optional field of a given kind; -1 with a reason when present
+ * with the wrong type. */
+static int get_uint(const msgpack_object *m, const char *key, uint64_t *out,
+                    char *err, size_t errlen, const char *where)
+{
+    const msgpack_object *o = mp_map_get(m, key);
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        snprintf(err, errlen, "%sfield %s must be an unsigned integer", where,
+                 key);
+        return -1;
+    }
+    *out = o->via.u64;
+    return 1;
+}
+
+static int get_raw(const msgpack_object *m, const char *key,
+                   msgpack_object_type type, struct slice *out, char *err,
+                   size_t errlen, const char *where)
+{
+    const msgpack_object *o = mp_map_get(m, key);
+    if (!o)
+        return 0;
+    if (o->type != type) {
+        snprintf(err, errlen, "%sfield %s must be %s", where, key,
+                 type == MSGPACK_OBJECT_BIN ? "bin" : "a string");
+        return -1;
+    }
+    out->ptr = o->via.str.ptr; /* str and bin share the layout */
+    out->len = o->via.str.size;
+    return 1;
+}
+
+int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
+                 struct frame *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof(*f));
+    if (len > lim->max_bytes) {
+        snprintf(err, errlen, "frame too large (%zu bytes, limit %zu)", len,
+                 lim->max_bytes);
+        return -1;
+    }
+    if (unpack_checked(buf, len, lim, &f->un, err, errlen) != 0)
+        return -1;
+    const msgpack_object *m = &f->un.data;
+    const char *w = "frame ";
+    int r;
+    if (m->type != MSGPACK_OBJECT_MAP) {
+        fail(err, errlen, "frame is not a map");
+        goto bad;
+    }
+    if ((r = get_uint(m, "v", &f->v, err, errlen, w)) <= 0) {
+        if (r == 0)
+            fail(err, errlen, "frame lacks required field v");
+        goto bad;
+    }
+    if (f->v != FRAME_VERSION) {
+        snprintf(err, errlen, "unsupported protocol version %llu",
+                 (unsigned long long)f->v);
+        goto bad;
+    }
+    if ((r = get_raw(m, "job", MSGPACK_OBJECT_BIN, &f->job, err, errlen, w)) <= 0) {
+        if (r == 0)
+            fail(err, errlen, "frame lacks required field job");
+        goto bad;
+    }
+    if (get_raw(m, "kid", MSGPACK_OBJECT_STR, &f->kid, err, errlen, w) < 0 ||
+        get_raw(m, "mac", MSGPACK_OBJECT_BIN, &f->mac, err, errlen, w) < 0 ||
+        get_uint(m, "attempt", &f->attempt, err, errlen, w) < 0 ||
+        get_raw(m, "error", MSGPACK_OBJECT_STR, &f->error, err, errlen, w) < 0 ||
+        get_uint(m, "failed_at", &f->failed_at, err, errlen, w) < 0)
+        goto bad;
+    if (!f->kid.ptr != !f->mac.ptr) {
+        fail(err, errlen, "frame has one of kid and mac without the other");
+        goto bad;
+    }
+    if (f->mac.ptr && f->mac.len != FRAME_MAC_BYTES) {
+        fail(err, errlen, "frame field mac must be 32 bytes");
+        goto bad;
+    }
+    return 0;
+bad:
+    frame_release(f);
+    return -1;
+}
+
+void frame_release(struct frame *f)
+{
+    msgpack_unpacked_destroy(&f->un);
+    memset(f, 0, sizeof(*f));
+}
+
+static const msgpack_object nil_object = {.type = MSGPACK_OBJECT_NIL};
+
+int job_decode(const struct frame *f, const struct frame_limits *lim,
+               struct job *j, char *err, size_t errlen)
+{
+    memset(j, 0, sizeof(*j));
+    char inner[200];
+    if (unpack_checked(f->job.ptr, f->job.len, lim, &j->un, inner,
+                       sizeof(inner)) != 0) {
+        snprintf(err, errlen, "job: %s", inner);
+        return -1;
+    }
+    const msgpack_object *m = &j->un.data;
+    const char *w = "job ";
+    int r;
+    if (m->type != MSGPACK_OBJECT_MAP) {
+        fail(err, errlen, "job is not a map");
+        goto bad;
+    }
+    if ((r = get_raw(m, "id", MSGPACK_OBJECT_STR, &j->id, err, errlen, w)) <= 0) {
+        if (r == 0)
+            fail(err, errlen, "job lacks required field id");
+        goto bad;
+    }
+    if (!name_valid_id(j->id.ptr, j->id.len)) {
+        fail(err, errlen, "job id must be 1 to 64 of [A-Za-z0-9_.:-]");
+        goto bad;
+    }
+    if ((r = get_raw(m, "type", MSGPACK_OBJECT_STR, &j->type, err, errlen, w)) <= 0) {
+        if (r == 0)
+            fail(err, errlen, "job lacks required field type");
+        goto bad;
+    }
+    if (!type_valid(j->type.ptr, j->type.len)) {
+        fail(err, errlen, "job type must be 1 to 128 printable bytes");
+        goto bad;
+    }
+    if (get_raw(m, "reply_to", MSGPACK_OBJECT_STR, &j->reply_to, err, errlen, w) < 0 ||
+        get_raw(m, "notify", MSGPACK_OBJECT_STR, &j->notify, err, errlen, w) < 0 ||
+        get_raw(m, "traceparent", MSGPACK_OBJECT_STR, &j->traceparent, err, errlen, w) < 0 ||
+        get_uint(m, "created_at", &j->created_at, err, errlen, w) < 0 ||
+        get_uint(m, "max_attempts", &j->max_attempts, err, errlen, w) < 0 ||
+        get_uint(m, "timeout_ms", &j->timeout_ms, err, errlen, w) < 0 ||
+        get_uint(m, "expires_at", &j->expires_at, err, errlen, w) < 0)
+        goto bad;
+    if (mp_map_get(m, "max_attempts") && j->max_attempts < 1) {
+        fail(err, errlen, "job field max_attempts must be at least 1");
+        goto bad;
+    }
+    if (j->reply_to.ptr && j->reply_to.len == 0) {
+        fail(err, errlen, "job field reply_to must not be empty");
+        goto bad;
+    }
+    const msgpack_object *args = mp_map_get(m, "args");
+    j->args = args ? args : &nil_object;
+    return 0;
+bad:
+    job_release(j);
+    return -1;
+}
+
+void job_release(struct job *j)
+{
+    msgpack_unpacked_destroy(&j->un);
+    memset(j, 0, sizeof(*j));
+}
+
+void mp_pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+void mp_pack_cstr(msgpack_packer *pk, const char *s)
+{
+    mp_pack_str(pk, s, strlen(s));
+}
+
+void mp_pack_bin(msgpack_packer *pk, const void *p, size_t len)
+{
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, p, len);
+}
+
+static bool is_retry_key(const msgpack_object *k)
+{
+    return mp_str_eq(k, "attempt") || mp_str_eq(k, "error") ||
+           mp_str_eq(k, "failed_at");
+}
+
+void frame_encode_retry(msgpack_sbuffer *sb, const struct frame *f,
+                        uint64_t attempt, const char *error, size_t errlen,
+                        uint64_t failed_at)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    const msgpack_object *m = &f->un.data;
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < m->via.map.size; i++)
+        keep += !is_retry_key(&m->via.map.ptr[i].key);
+    if (errlen > FRAME_ERROR_MAX)
+        errlen = FRAME_ERROR_MAX;
+    msgpack_pack_map(&pk, keep + 3);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        if (is_retry_key(&m->via.map.ptr[i].key))
+            continue;
+        msgpack_pack_object(&pk, m->via.map.ptr[i].key);
+        msgpack_pack_object(&pk, m->via.map.ptr[i].val);
+    }
+    mp_pack_cstr(&pk, "attempt");
+    msgpack_pack_uint64(&pk, attempt);
+    mp_pack_cstr(&pk, "error");
+    mp_pack_str(&pk, error, errlen);
+    mp_pack_cstr(&pk, "failed_at");
+    msgpack_pack_uint64(&pk, failed_at);
+}
+
+void frame_encode_new(msgpack_sbuffer *sb, const void *job, size_t joblen,
+                      const char *kid, const unsigned char *mac)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, kid ? 4 : 2);
+    mp_pack_cstr(&pk, "v");
+    msgpack_pack_uint64(&pk, FRAME_VERSION);
+    mp_pack_cstr(&pk, "job");
+    mp_pack_bin(&pk, job, joblen);
+    if (kid) {
+        mp_pack_cstr(&pk, "kid");
+        mp_pack_cstr(&pk, kid);
+        mp_pack_cstr(&pk, "mac");
+        mp_pack_bin(&pk, mac, FRAME_MAC_BYTES);
+    }
+}

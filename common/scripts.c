@@ -1,0 +1,231 @@
+/* Lua scripts (see scripts.h). Frames are only ever moved between lists by
+ * LMOVE or by remove-then-push inside one script, so at every moment each
+ * frame is in exactly one of pending, an active list, delayed or dead. */
+#include "scripts.h"
+
+/* TAKE: up to n frames from the right (oldest) end of pending to the left
+ * of this worker's active list. One LMOVE per frame keeps each frame in one
+ * list at every step; the caller never asks for more than its free slots. */
+static const char take_lua[] =
+    "local out = {}\n"
+    "for i = 1, tonumber(ARGV[1]) do\n"
+    "  local f = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+    "  if not f then break end\n"
+    "  out[i] = f\n"
+    "end\n"
+    "return out\n";
+
+/* FINISH: a batch of outcomes. KEYS: active pending delayed dead stats, then
+ * one result key per outcome. ARGV: events channel, result TTL in ms, dead
+ * list length, then 8 fields per outcome: kind (ok|retry|dead|skip), the
+ * frame as taken, result record, dead record, retry frame, due ms, event,
+ * notify frame ('' where not applicable).
+ * Fencing: an outcome whose frame is no longer in this worker's active list
+ * (another worker recovered it) writes nothing and counts nothing; its slot
+ * in the reply is 0. Removal scans from the right, where the oldest frames
+ * sit, so finishing in take order costs O(1) per job. */
+static const char finish_lua[] =
+    "local n = #KEYS - 5\n"
+    "local ok, failed, retried, dead = 0, 0, 0, 0\n"
+    "local done = {}\n"
+    "for i = 1, n do\n"
+    "  local a = 3 + (i - 1) * 8\n"
+    "  local kind = ARGV[a + 1]\n"
+    "  if redis.call('LREM', KEYS[1], -1, ARGV[a + 2]) == 0 then\n"
+    "    done[i] = 0\n"
+    "  else\n"
+    "    done[i] = 1\n"
+    "    if ARGV[a + 3] ~= '' then\n"
+    "      redis.call('SET', KEYS[5 + i], ARGV[a + 3], 'PX', ARGV[2])\n"
+    "    end\n"
+    "    if kind == 'ok' then ok = ok + 1\n"
+    "    elseif kind == 'retry' then\n"
+    "      failed = failed + 1; retried = retried + 1\n"
+    "      redis.call('ZADD', KEYS[3], ARGV[a + 6], ARGV[a + 5])\n"
+    "    elseif kind == 'dead' then\n"
+    "      failed = failed + 1; dead = dead + 1\n"
+    "      redis.call('LPUSH', KEYS[4], ARGV[a + 4])\n"
+    "    end\n"
+    "    if ARGV[a + 8] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[a + 8]) end\n"
+    "    if ARGV[a + 7] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[a + 7]) end\n"
+    "  end\n"
+    "end\n"
+    "if dead > 0 then redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[3]) - 1) end\n"
+    "if ok > 0 then redis.call('HINCRBY', KEYS[5], 'processed', ok) end\n"
+    "if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end\n"
+    "if retried > 0 then redis.call('HINCRBY', KEYS[5], 'retried', retried) end\n"
+    "if dead > 0 then redis.call('HINCRBY', KEYS[5], 'dead', dead) end\n"
+    "return done\n";
+
+/* PROMOTE: due frames from delayed to the left of pending, earliest due
+ * nearest the right so they run first among themselves. Returns the count
+ * moved and the next due time (-1: none) so the caller can sleep exactly
+ * until then. */
+static const char promote_lua[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],"
+    " 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "if #due > 0 then\n"
+    "  redis.call('ZREM', KEYS[1], unpack(due))\n"
+    "  redis.call('LPUSH', KEYS[2], unpack(due))\n"
+    "end\n"
+    "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "return {#due, nxt[2] or '-1'}\n";
+
+/* RECOVER: the active lists of workers whose heartbeat deadline passed go
+ * back to the right of pending (oldest rightmost: they run next), and each
+ * frame's attempt is raised by one with error 'worker lost', so a job that
+ * kills its worker cannot take every replica down in turn. The frame is
+ * rewritten at the byte level: Redis' cmsgpack cannot read bin, and every
+ * other entry (the signed job bytes, kid, mac, unknown keys) must stay
+ * byte-exact. A frame that cannot be read goes back unchanged; the worker
+ * that takes it will dead-letter it. */
+static const char recover_lua[] =
+    "local FIXED = {[0xcc]=1,[0xcd]=2,[0xce]=4,[0xcf]=8,[0xd0]=1,[0xd1]=2,"
+    "[0xd2]=4,[0xd3]=8,[0xca]=4,[0xcb]=8,[0xd4]=2,[0xd5]=3,[0xd6]=5,[0xd7]=9,"
+    "[0xd8]=17}\n"
+    "local LENW = {[0xc4]=1,[0xc5]=2,[0xc6]=4,[0xd9]=1,[0xda]=2,[0xdb]=4,"
+    "[0xc7]=1,[0xc8]=2,[0xc9]=4}\n"
+    "local function be(s, p, n)\n"
+    "  local v = 0\n"
+    "  for i = 0, n - 1 do v = v * 256 + s:byte(p + i) end\n"
+    "  return v\n"
+    "end\n"
+    "local function skip(s, p, depth)\n"
+    "  if depth > 32 or p > #s then return nil end\n"
+    "  local b = s:byte(p)\n"
+    "  if b <= 0x7f or b >= 0xe0 or b == 0xc0 or b == 0xc2 or b == 0xc3 then return p + 1 end\n"
+    "  if b >= 0xa0 and b <= 0xbf then return p + 1 + b - 0xa0 end\n"
+    "  local n, q\n"
+    "  if b >= 0x90 and b <= 0x9f then n, q = b - 0x90, p + 1\n"
+    "  elseif b >= 0x80 and b <= 0x8f then n, q = (b - 0x80) * 2, p + 1\n"
+    "  elseif b == 0xdc then n, q = be(s, p + 1, 2), p + 3\n"
+    "  elseif b == 0xdd then n, q = be(s, p + 1, 4), p + 5\n"
+    "  elseif b == 0xde then n, q = be(s, p + 1, 2) * 2, p + 3\n"
+    "  elseif b == 0xdf then n, q = be(s, p + 1, 4) * 2, p + 5\n"
+    "  else\n"
+    "    if FIXED[b] then return p + 1 + FIXED[b] end\n"
+    "    local lw = LENW[b]\n"
+    "    if not lw then return nil end\n"
+    "    local ext = (b >= 0xc7 and b <= 0xc9) and 1 or 0\n"
+    "    return p + 1 + lw + ext + be(s, p + 1, lw)\n"
+    "  end\n"
+    "  if n > #s then return nil end\n"
+    "  for i = 1, n do\n"
+    "    q = skip(s, q, depth + 1)\n"
+    "    if not q then return nil end\n"
+    "  end\n"
+    "  return q\n"
+    "end\n"
+    "local function u32(x)\n"
+    "  return string.char(math.floor(x / 16777216) % 256, math.floor(x / 65536) % 256,"
+    " math.floor(x / 256) % 256, x % 256)\n"
+    "end\n"
+    "local function str(s)\n"
+    "  local n = #s\n"
+    "  if n < 32 then return string.char(0xa0 + n) .. s end\n"
+    "  if n < 256 then return string.char(0xd9, n) .. s end\n"
+    "  return string.char(0xdb) .. u32(n) .. s\n"
+    "end\n"
+    "local function uint(x)\n"
+    "  if x < 128 then return string.char(x) end\n"
+    "  if x < 4294967296 then return string.char(0xce) .. u32(x) end\n"
+    "  return string.char(0xcf) .. u32(math.floor(x / 4294967296)) .. u32(x % 4294967296)\n"
+    "end\n"
+    "local function bump(f, err, now)\n"
+    "  local b, n, p = f:byte(1)\n"
+    "  if b >= 0x80 and b <= 0x8f then n, p = b - 0x80, 2\n"
+    "  elseif b == 0xde then n, p = be(f, 2, 2), 4\n"
+    "  elseif b == 0xdf then n, p = be(f, 2, 4), 6\n"
+    "  else return nil end\n"
+    "  local kept, attempt = {}, 0\n"
+    "  for i = 1, n do\n"
+    "    local ks = p\n"
+    "    local ke = skip(f, p, 1)\n"
+    "    if not ke then return nil end\n"
+    "    local ve = skip(f, ke, 1)\n"
+    "    if not ve then return nil end\n"
+    "    local kb, key = f:byte(ks), nil\n"
+    "    if kb >= 0xa0 and kb <= 0xbf then key = f:sub(ks + 1, ke - 1)\n"
+    "    elseif kb == 0xd9 then key = f:sub(ks + 2, ke - 1) end\n"
+    "    if key == 'attempt' then\n"
+    "      local vb = f:byte(ke)\n"
+    "      if vb <= 0x7f then attempt = vb\n"
+    "      elseif vb == 0xcc then attempt = be(f, ke + 1, 1)\n"
+    "      elseif vb == 0xcd then attempt = be(f, ke + 1, 2)\n"
+    "      elseif vb == 0xce then attempt = be(f, ke + 1, 4)\n"
+    "      elseif vb == 0xcf then attempt = be(f, ke + 1, 8)\n"
+    "      else return nil end\n"
+    "    elseif key ~= 'error' and key ~= 'failed_at' then\n"
+    "      kept[#kept + 1] = f:sub(ks, ve - 1)\n"
+    "    end\n"
+    "    p = ve\n"
+    "  end\n"
+    "  if p ~= #f + 1 then return nil end\n"
+    "  local count = #kept + 3\n"
+    "  local hdr = count < 16 and string.char(0x80 + count) or"
+    " string.char(0xde, math.floor(count / 256), count % 256)\n"
+    "  return hdr .. table.concat(kept) .. str('attempt') .. uint(attempt + 1) .."
+    " str('error') .. str(err) .. str('failed_at') .. uint(now)\n"
+    "end\n"
+    "local now = tonumber(ARGV[1])\n"
+    "local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1],"
+    " 'LIMIT', 0, 16)\n"
+    "local moved = 0\n"
+    "for _, w in ipairs(lapsed) do\n"
+    "  if w ~= ARGV[3] then\n"
+    "    local ak = ARGV[2] .. w\n"
+    "    while true do\n"
+    "      local f = redis.call('LPOP', ak)\n"
+    "      if not f then break end\n"
+    "      local ok, nf = pcall(bump, f, 'worker lost', now)\n"
+    "      redis.call('RPUSH', KEYS[2], (ok and nf) or f)\n"
+    "      moved = moved + 1\n"
+    "    end\n"
+    "    redis.call('ZREM', KEYS[1], w)\n"
+    "  end\n"
+    "end\n"
+    "return moved\n";
+
+/* REQUEUE: everything left in this worker's active list back to the right
+ * of pending at shutdown, oldest rightmost, so those jobs run next. */
+static const char requeue_lua[] =
+    "local n = 0\n"
+    "while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end\n"
+    "return n\n";
+
+/* ORPHANS: after a dropped connection a take may have moved frames whose
+ * reply never arrived. Every frame in this worker's active list that the
+ * worker does not hold (ARGV) goes back to the right of pending, so nothing
+ * is stranded in the list of a live worker. Duplicates are counted. */
+static const char orphans_lua[] =
+    "local held = {}\n"
+    "for i = 1, #ARGV do held[ARGV[i]] = (held[ARGV[i]] or 0) + 1 end\n"
+    "local all = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+    "local n = 0\n"
+    "for i = 1, #all do\n"
+    "  local f = all[i]\n"
+    "  if (held[f] or 0) > 0 then held[f] = held[f] - 1\n"
+    "  else\n"
+    "    redis.call('LREM', KEYS[1], 1, f)\n"
+    "    redis.call('RPUSH', KEYS[2], f)\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+static const char *const bodies[SCRIPT__COUNT] = {
+    take_lua, finish_lua, promote_lua, recover_lua, requeue_lua, orphans_lua,
+};
+static const char *const names[SCRIPT__COUNT] = {
+    "take", "finish", "promote", "recover", "requeue", "orphans",
+};
+
+const char *script_body(enum script_id id)
+{
+    return bodies[id];
+}
+
+const char *script_name(enum script_id id)
+{
+    return names[id];
+}

@@ -1,0 +1,23 @@
+/* The Lua scripts that move frames between a queue's keys. Each runs
+ * atomically in Redis; the comment above each body in scripts.c says what
+ * it guarantees. All keys of a call share one {Q} hash tag. */
+#ifndef JOBQ_SCRIPTS_H
+#define JOBQ_SCRIPTS_H
+
+enum script_id {
+    SCRIPT_TAKE,     /* KEYS pending active; ARGV n */
+    SCRIPT_FINISH,   /* see scripts.c */
+    SCRIPT_PROMOTE,  /* KEYS delayed pending; ARGV now limit */
+    SCRIPT_RECOVER,  /* KEYS workers pending; ARGV now active_prefix self */
+    SCRIPT_REQUEUE,  /* KEYS active pending */
+    SCRIPT_ORPHANS,  /* KEYS active pending; ARGV frames held */
+    SCRIPT__COUNT
+};
+
+/* Per-outcome ARGV fields of SCRIPT_FINISH, after the 3 leading ones. */
+#define FINISH_FIELDS 8
+#define FINISH_FIXED_KEYS 5
+
+const char *script_body(enum script_id id);
+const char *script_name(enum script_id id);
+#endif

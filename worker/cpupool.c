@@ -1,0 +1,113 @@
+/* Thread pool (see cpupool.h): one mutex-and-condition submit queue
+ * shared by the threads, completions through the handoff. */
+#include "cpupool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cpupool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct task *head, *tail;
+    unsigned queued;
+    int stopping;
+    struct handoff *done;
+    unsigned n;
+    pthread_t *threads;
+};
+
+static void *thread_main(void *arg)
+{
+    struct cpupool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stopping) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        struct task *t = p->head;
+        p->head = t->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->queued--;
+        pthread_mutex_unlock(&p->mu);
+        t->run(t);
+        handoff_push(p->done, t);
+    }
+}
+
+struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
+                            struct handoff *done, char *err, size_t errlen)
+{
+    struct cpupool *p = calloc(1, sizeof(*p));
+    p->threads = calloc(nthreads, sizeof(*p->threads));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->done = done;
+    for (unsigned i = 0; i < nthreads; i++) {
+        int rc = pthread_create(&p->threads[i], NULL, thread_main, p);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start thread: %s", strerror(rc));
+            p->n = i;
+            cpupool_free(p);
+            return NULL;
+        }
+        p->n = i + 1;
+        if (ncpus > 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpus[i % (unsigned)ncpus], &set);
+            rc = pthread_setaffinity_np(p->threads[i], sizeof(set), &set);
+            if (rc != 0) {
+                snprintf(err, errlen, "cannot pin thread to core %d: %s",
+                         cpus[i % (unsigned)ncpus], strerror(rc));
+                cpupool_free(p);
+                return NULL;
+            }
+        }
+    }
+    return p;
+}
+
+void cpupool_submit(struct cpupool *p, struct task *t)
+{
+    t->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = t;
+    else
+        p->head = t;
+    p->tail = t;
+    p->queued++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+unsigned cpupool_queued(struct cpupool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    unsigned n = p->queued;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+void cpupool_free(struct cpupool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p);
+}

@@ -1,0 +1,28 @@
+/* A pool of threads, each optionally pinned to one core, that runs tasks
+ * and returns them through a handoff. Threads never touch the loop or
+ * Redis. The worker has two: the pinned CPU pool for cpu handlers and a
+ * small unpinned one for blocking file access. */
+#ifndef JOBQ_CPUPOOL_H
+#define JOBQ_CPUPOOL_H
+
+#include "handoff.h"
+#include "task.h"
+
+struct cpupool;
+
+/* cpus: ncpus cores to pin thread i to cpus[i % ncpus]; ncpus 0: no
+ * pinning. Returns NULL with a reason in err. */
+struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
+                            struct handoff *done, char *err, size_t errlen);
+
+/* Loop thread. The task's run() executes on a pool thread; then the task
+ * is pushed to the handoff. */
+void cpupool_submit(struct cpupool *p, struct task *t);
+
+/* Tasks submitted and not yet started. */
+unsigned cpupool_queued(struct cpupool *p);
+
+/* Stops the threads after the tasks already running; queued tasks are
+ * dropped (the caller owns them). Joins. */
+void cpupool_free(struct cpupool *p);
+#endif

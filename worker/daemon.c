@@ -1,0 +1,212 @@
+/* Daemon lifecycle (see daemon.h). */
+#include "daemon.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpupool.h"
+#include "dispatch.h"
+#include "fetch.h"
+#include "finish.h"
+#include "handoff.h"
+#include "log.h"
+#include "redis.h"
+#include "upkeep.h"
+
+static void arm(struct event *ev, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+static void on_exit_reply(redisReply *rep, void *priv)
+{
+    struct worker *w = priv;
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        log_info("returned %lld unfinished jobs to pending", rep->integer);
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        w->exit_code = 1;
+    if (--w->exit_left == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+/* Last step: every frame left in our active lists goes back to the right
+ * end of pending (they run next), and we leave the heartbeat set. */
+static void send_exit(struct worker *w)
+{
+    if (w->exit_left || !redis_ready(w->redis))
+        return;
+    w->exit_left = (unsigned)w->nq * 2;
+    for (int i = 0; i < w->nq; i++) {
+        struct wqueue *q = &w->q[i];
+        const char *ra[] = {q->keys.active, q->keys.pending};
+        const char *za[] = {"ZREM", q->keys.workers, w->s->worker_id};
+        if (redis_script(w->redis, SCRIPT_REQUEUE, on_exit_reply, w, 2, 2, ra,
+                         NULL) != 0)
+            w->exit_left--;
+        if (redis_cmd(w->redis, on_exit_reply, w, 3, za, NULL) != 0)
+            w->exit_left--;
+    }
+    if (w->exit_left == 0) {
+        w->exit_code = 1;
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+void daemon_progress(struct worker *w)
+{
+    if (!w->stopping || w->exiting)
+        return;
+    bool running = w->cpu_inflight + w->io_inflight > 0;
+    if ((running && !w->grace_over) || !fetch_idle(w) || w->finishing > 0)
+        return;
+    w->exiting = true;
+    /* Redis may be away: do not wait for it past one more reply limit. */
+    arm(w->exit_ev, w->s->redis_timeout_ms);
+    send_exit(w);
+}
+
+static void on_force_exit(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    log_error("stopping without Redis: %u outcomes unsent; the active lists "
+              "will be recovered by other workers", w->finishing);
+    w->exit_code = 1;
+    event_base_loopexit(w->base, NULL);
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    unsigned n = w->cpu_inflight + w->io_inflight;
+    if (n)
+        log_warn("grace period over: %u jobs still running go back to "
+                 "pending", n);
+    w->grace_over = true;
+    dispatch_abandon_all(w);
+    /* Held outcomes may never land if Redis stays away. */
+    arm(w->exit_ev, w->s->redis_timeout_ms * 2);
+    daemon_progress(w);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)what;
+    if (sig == SIGHUP) {
+        if (log_reopen() != 0)
+            log_error("cannot reopen the log file");
+        return;
+    }
+    if (w->stopping) {
+        log_info("already stopping");
+        return;
+    }
+    w->stopping = true;
+    log_info("stopping on signal %d: %u jobs running, %llu ms grace", (int)sig,
+             w->cpu_inflight + w->io_inflight,
+             (unsigned long long)w->s->shutdown_grace_ms);
+    arm(w->grace_ev, w->s->shutdown_grace_ms);
+    daemon_progress(w);
+}
+
+static void on_ready(void *arg)
+{
+    struct worker *w = arg;
+    upkeep_beat(w);
+    finish_flush(w);
+    if (w->exiting)
+        send_exit(w);
+    else
+        fetch_on_ready(w);
+}
+
+int daemon_run(const struct settings *s, const struct sign_keys *keys)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    w->s = s;
+    w->live.lnext = w->live.lprev = &w->live;
+    w->lim.max_bytes = s->max_frame_bytes;
+    w->lim.max_entries = s->max_entries;
+    if (keys && keys->n) {
+        w->keys = *keys;
+        w->have_keys = true;
+    }
+    w->nq = s->nqueues;
+    for (int i = 0; i < w->nq; i++) {
+        struct wqueue *q = &w->q[i];
+        q->w = w;
+        q->index = i;
+        q->weight = s->queues[i].weight;
+        memcpy(q->name, s->queues[i].name, sizeof(q->name));
+        keys_init(&q->keys, s->prefix, q->name, s->worker_id);
+    }
+    registry_init(&w->reg);
+    w->cpu_slots = s->cpu_threads * CPU_SLOTS_PER_THREAD;
+    w->io_slots = s->io_concurrency;
+
+    signal(SIGPIPE, SIG_IGN);
+    w->base = event_base_new();
+    w->handoff = handoff_new(w->base, dispatch_deliver, w);
+    char err[256];
+    w->cpu = cpupool_new(s->cpu_threads, s->cpus, s->ncpus, w->handoff, err,
+                         sizeof(err));
+    if (!w->cpu) {
+        log_error("CPU pool: %s", err);
+        return 1;
+    }
+    w->flush_ev = event_new(w->base, -1, 0, finish_on_event, w);
+    w->finish_retry = evtimer_new(w->base, finish_on_event, w);
+    w->fetch_retry = evtimer_new(w->base, fetch_on_retry, w);
+    w->grace_ev = evtimer_new(w->base, on_grace, w);
+    w->exit_ev = evtimer_new(w->base, on_force_exit, w);
+    int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        w->sig_ev[i] = evsignal_new(w->base, sigs[i], on_signal, w);
+        event_add(w->sig_ev[i], NULL);
+    }
+    log_info("jobq-worker %s serving %d queue(s) with %u CPU threads, %u io "
+             "slots", s->worker_id, w->nq, s->cpu_threads, w->io_slots);
+    w->redis = redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq,
+                         on_ready, w);
+    upkeep_start(w);
+
+    event_base_dispatch(w->base);
+
+    int code = w->exit_code;
+    log_info("stopped: %llu ok, %llu retried, %llu dead, %llu late",
+             (unsigned long long)w->n_ok, (unsigned long long)w->n_retry,
+             (unsigned long long)w->n_dead, (unsigned long long)w->n_late);
+    upkeep_stop(w);
+    redis_free(w->redis);
+    /* A CPU handler that overran cannot be joined; the process exit ends
+     * it. Otherwise everything is released (leak checks see a clean run). */
+    if (w->cpu_inflight == 0) {
+        bool on_thread = false;
+        for (struct jobq_ctx *c = w->live.lnext; c != &w->live; c = c->lnext)
+            on_thread |= c->abandoned && c->h && c->h->cls == JOBQ_CLASS_CPU;
+        if (on_thread)
+            return code;
+        cpupool_free(w->cpu);
+        while (w->live.lnext != &w->live)
+            jobctx_free(w->live.lnext);
+        handoff_free(w->handoff);
+        for (int i = 0; i < 3; i++)
+            event_free(w->sig_ev[i]);
+        event_free(w->flush_ev);
+        event_free(w->finish_retry);
+        event_free(w->fetch_retry);
+        event_free(w->grace_ev);
+        event_free(w->exit_ev);
+        event_base_free(w->base);
+        sodium_memzero(&w->keys, sizeof(w->keys));
+        free(w);
+    }
+    return code;
+}

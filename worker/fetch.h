@@ -1,0 +1,24 @@
+/* Fetch: takes frames from the served queues into this worker's active
+ * lists, never more than there are free slots. Under backlog one TAKE
+ * script per queue fills the free slots in one round trip; when every
+ * queue is empty, one BLMOVE per queue waits on its own connection. After
+ * a dropped connection it first returns frames whose take reply was lost
+ * (the ORPHANS script) before taking more. Loop thread only. */
+#ifndef JOBQ_FETCH_H
+#define JOBQ_FETCH_H
+
+#include "worker.h"
+
+/* Seconds a BLMOVE waits: also bounds how late a stopping worker learns
+ * that a blocked fetch is done. */
+#define FETCH_BLOCK_S 1
+
+/* Take more if slots are free. Cheap to call often. */
+void fetch_kick(struct worker *w);
+/* Redis is (again) up: reconcile, then take. */
+void fetch_on_ready(struct worker *w);
+/* The fetch_retry timer's callback (arg: the worker). */
+void fetch_on_retry(int fd, short what, void *arg);
+/* Nothing taken and no reply owed. */
+bool fetch_idle(const struct worker *w);
+#endif

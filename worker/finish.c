@@ -1,0 +1,200 @@
+/* Finish (see finish.h). */
+#include "finish.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "dispatch.h"
+#include "fetch.h"
+#include "log.h"
+#include "redis.h"
+
+#define FINISH_RETRY_MS 200
+
+struct batch {
+    struct wqueue *q;
+    struct jobq_ctx *head;
+    unsigned n;
+};
+
+void finish_add(struct worker *w, struct jobq_ctx *ctx)
+{
+    struct wqueue *q = ctx->q;
+    ctx->next = NULL;
+    if (q->fin_tail)
+        q->fin_tail->next = ctx;
+    else
+        q->fin_head = ctx;
+    q->fin_tail = ctx;
+    q->fin_n++;
+    w->finishing++;
+    event_active(w->flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Puts a failed batch back in front, in order, and tries again soon. */
+static void hold(struct worker *w, struct batch *b)
+{
+    struct jobq_ctx *last = b->head;
+    while (last->next)
+        last = last->next;
+    last->next = b->q->fin_head;
+    if (!b->q->fin_head)
+        b->q->fin_tail = last;
+    b->q->fin_head = b->head;
+    b->q->fin_n += b->n;
+    struct timeval tv = {0, FINISH_RETRY_MS * 1000};
+    evtimer_add(w->finish_retry, &tv);
+}
+
+static void push_reply(struct worker *w, struct jobq_ctx *ctx)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->result_ttl_s);
+    const struct slice *key = &ctx->job.reply_to;
+    const char *rp[] = {"RPUSH", key->ptr, ctx->rec.data};
+    size_t rl[] = {5, key->len, ctx->rec.size};
+    const char *ex[] = {"EXPIRE", key->ptr, ttl};
+    size_t el[] = {6, key->len, strlen(ttl)};
+    if (redis_cmd(w->redis, NULL, NULL, 3, rp, rl) != 0 ||
+        redis_cmd(w->redis, NULL, NULL, 3, ex, el) != 0)
+        log_warn("job %s: reply_to push lost: Redis is away", ctx->id);
+}
+
+static void on_finished(redisReply *rep, void *priv)
+{
+    struct batch *b = priv;
+    struct worker *w = b->q->w;
+    w->sending--;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != b->n) {
+        log_warn("finishing %u jobs on %s failed (%s); holding them", b->n,
+                 b->q->name, rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                                 : "no reply");
+        hold(w, b);
+        free(b);
+        return;
+    }
+    struct jobq_ctx *ctx = b->head;
+    for (size_t i = 0; i < rep->elements; i++) {
+        struct jobq_ctx *next = ctx->next;
+        if (rep->element[i]->integer == 1) {
+            switch (ctx->out) {
+            case OUT_OK: w->n_ok++; break;
+            case OUT_RETRY: w->n_retry++; break;
+            case OUT_DEAD: w->n_dead++; break;
+            default: w->n_skip++; break;
+            }
+            if ((ctx->out == OUT_OK || ctx->out == OUT_DEAD) && ctx->has_job &&
+                ctx->job.reply_to.ptr)
+                push_reply(w, ctx);
+        } else {
+            w->n_late++;
+            log_info("late finish of job %s on %s: another worker recovered "
+                     "it and owns its result", ctx->id[0] ? ctx->id : "?",
+                     b->q->name);
+        }
+        jobctx_free(ctx);
+        ctx = next;
+    }
+    w->finishing -= b->n;
+    free(b);
+    fetch_kick(w);
+    daemon_progress(w);
+}
+
+static const char *kind_name(enum outcome o)
+{
+    switch (o) {
+    case OUT_OK: return "ok";
+    case OUT_RETRY: return "retry";
+    case OUT_DEAD: return "dead";
+    default: return "skip";
+    }
+}
+
+static int send_batch(struct worker *w, struct batch *b)
+{
+    struct wqueue *q = b->q;
+    int argc = FINISH_FIXED_KEYS + (int)b->n + 3 + FINISH_FIELDS * (int)b->n;
+    const char **argv = malloc(sizeof(*argv) * (size_t)argc);
+    size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
+    char (*due)[24] = malloc(sizeof(*due) * b->n);
+    char ttl[24], deadmax[24];
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->result_ttl_s * 1000);
+    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
+    int a = 0;
+#define ARG(p, l) (argv[a] = (p), lens[a++] = (l))
+#define CARG(p) ARG(p, strlen(p))
+#define SBARG(sb) ARG((sb).data ? (sb).data : "", (sb).size)
+    CARG(q->keys.active);
+    CARG(q->keys.pending);
+    CARG(q->keys.delayed);
+    CARG(q->keys.dead);
+    CARG(q->keys.stats);
+    for (struct jobq_ctx *c = b->head; c; c = c->next)
+        CARG(c->result_key);
+    CARG(q->keys.events);
+    CARG(ttl);
+    CARG(deadmax);
+    unsigned i = 0;
+    for (struct jobq_ctx *c = b->head; c; c = c->next, i++) {
+        snprintf(due[i], sizeof(due[i]), "%" PRIu64, c->due_ms);
+        CARG(kind_name(c->out));
+        ARG(c->raw, c->rawlen);
+        SBARG(c->rec);
+        SBARG(c->dead);
+        SBARG(c->retry);
+        CARG(c->out == OUT_RETRY ? due[i] : "");
+        SBARG(c->event);
+        SBARG(c->notify);
+    }
+#undef ARG
+#undef CARG
+#undef SBARG
+    int rc = redis_script(w->redis, SCRIPT_FINISH, on_finished, b,
+                          FINISH_FIXED_KEYS + (int)b->n, argc, argv, lens);
+    if (rc == 0)
+        w->sending++;
+    free(argv);
+    free(lens);
+    free(due);
+    return rc;
+}
+
+void finish_flush(struct worker *w)
+{
+    for (int i = 0; i < w->nq; i++) {
+        struct wqueue *q = &w->q[i];
+        while (q->fin_head && redis_ready(w->redis)) {
+            struct batch *b = calloc(1, sizeof(*b));
+            b->q = q;
+            b->head = q->fin_head;
+            struct jobq_ctx *last = q->fin_head;
+            b->n = 1;
+            while (last->next && b->n < FINISH_BATCH_MAX) {
+                last = last->next;
+                b->n++;
+            }
+            q->fin_head = last->next;
+            if (!q->fin_head)
+                q->fin_tail = NULL;
+            last->next = NULL;
+            q->fin_n -= b->n;
+            if (send_batch(w, b) != 0) {
+                hold(w, b);
+                free(b);
+                break;
+            }
+        }
+    }
+}
+
+void finish_on_event(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish_flush(arg);
+}

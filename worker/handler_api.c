@@ -1,0 +1,116 @@
+/* The handler API of include/jobq/handler.h, over struct jobq_ctx. */
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "jobctx.h"
+
+const msgpack_object *jobq_args(const jobq_ctx *ctx)
+{
+    return ctx->job.args;
+}
+
+const char *jobq_job_id(const jobq_ctx *ctx)
+{
+    return ctx->id;
+}
+
+unsigned jobq_attempt(const jobq_ctx *ctx)
+{
+    return ctx->attempt;
+}
+
+const msgpack_object *jobq_map_get(const msgpack_object *map, const char *key)
+{
+    return mp_map_get(map, key);
+}
+
+int jobq_arg_str(const jobq_ctx *ctx, const char *key, const char **ptr,
+                 size_t *len)
+{
+    const msgpack_object *o = mp_map_get(ctx->job.args, key);
+    if (!o)
+        return -1;
+    if (o->type != MSGPACK_OBJECT_STR)
+        return -2;
+    *ptr = o->via.str.ptr;
+    *len = o->via.str.size;
+    return 0;
+}
+
+int jobq_arg_uint(const jobq_ctx *ctx, const char *key, uint64_t *out)
+{
+    const msgpack_object *o = mp_map_get(ctx->job.args, key);
+    if (!o)
+        return -1;
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return -2;
+    *out = o->via.u64;
+    return 0;
+}
+
+int jobq_arg_int(const jobq_ctx *ctx, const char *key, int64_t *out)
+{
+    const msgpack_object *o = mp_map_get(ctx->job.args, key);
+    if (!o)
+        return -1;
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *out = o->via.i64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+        *out = (int64_t)o->via.u64;
+    else
+        return -2;
+    return 0;
+}
+
+msgpack_packer *jobq_result(jobq_ctx *ctx)
+{
+    return &ctx->pk;
+}
+
+void jobq_fail(jobq_ctx *ctx, jobq_failure kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+    va_end(ap);
+    ctx->failed = true;
+    ctx->fail_kind = kind;
+}
+
+int jobq_cancelled(const jobq_ctx *ctx)
+{
+    return atomic_load_explicit(&ctx->cancelled, memory_order_relaxed);
+}
+
+struct event_base *jobq_loop(const jobq_ctx *ctx)
+{
+    return dispatch_loop(ctx->w);
+}
+
+void jobq_set_state(jobq_ctx *ctx, void *state)
+{
+    ctx->hstate = state;
+}
+
+void *jobq_state(const jobq_ctx *ctx)
+{
+    return ctx->hstate;
+}
+
+void jobq_done(jobq_ctx *ctx)
+{
+    dispatch_complete(ctx);
+}
+
+void jobq_pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    mp_pack_str(pk, s, len);
+}
+
+void jobq_pack_cstr(msgpack_packer *pk, const char *s)
+{
+    mp_pack_cstr(pk, s);
+}

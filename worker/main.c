@@ -1,0 +1,54 @@
+/* jobq-worker: settings, signing keys, logging, then the daemon. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "settings.h"
+#include "sign.h"
+
+#ifndef JOBQ_VERSION
+#define JOBQ_VERSION "0.1.0"
+#endif
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "jobq-worker: libsodium failed to start\n");
+        return 1;
+    }
+    struct settings s;
+    struct problems p = {0};
+    struct sign_keys keys = {0};
+    bool check = false, version = false;
+    settings_init(&s);
+    settings_load_all(&s, argc, argv, environ, &check, &version, &p);
+    if (version) {
+        printf("jobq-worker %s (protocol 1)\n", JOBQ_VERSION);
+        return 0;
+    }
+    char err[512];
+    if (p.n == 0 && s.signing_keys &&
+        sign_keys_load(s.signing_keys, &keys, err, sizeof(err)) != 0)
+        problems_add(&p, "%s", err);
+    if (p.n) {
+        for (int i = 0; i < p.n; i++)
+            fprintf(stderr, "jobq-worker: %s\n", p.msg[i]);
+        return 2;
+    }
+    if (check) {
+        settings_print(&s, stdout);
+        return 0;
+    }
+    if (log_open(s.log_file, s.log_json, (enum log_level)s.log_level) != 0) {
+        fprintf(stderr, "jobq-worker: cannot open log file %s\n", s.log_file);
+        return 2;
+    }
+    int code = daemon_run(&s, &keys);
+    sign_keys_wipe(&keys);
+    settings_free(&s);
+    return code;
+}

@@ -1,0 +1,18 @@
+/* Upkeep on loop timers, each step an atomic script safe with any number
+ * of replicas: the heartbeat in P:{Q}:workers, due delayed frames to
+ * pending, and recovery of the active lists of workers whose heartbeat
+ * lapsed. Loop thread only. */
+#ifndef JOBQ_UPKEEP_H
+#define JOBQ_UPKEEP_H
+
+#include "worker.h"
+
+/* How late a scheduled frame may be noticed when none was due before. */
+#define UPKEEP_PROMOTE_MAX_MS 250
+#define UPKEEP_PROMOTE_LIMIT 1000
+
+void upkeep_start(struct worker *w);
+void upkeep_stop(struct worker *w);
+/* Heartbeat and recovery now (also on reconnect). */
+void upkeep_beat(struct worker *w);
+#endif

@@ -1,0 +1,92 @@
+/* The worker's wiring: the state the loop-thread modules share. Each field
+ * group names the one module that writes it; the others only read. */
+#ifndef JOBQ_WORKER_H
+#define JOBQ_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "jobctx.h"
+#include "keys.h"
+#include "registry.h"
+#include "settings.h"
+#include "sign.h"
+
+struct event;
+struct event_base;
+
+/* Up to this many frames are taken per CPU thread, so the threads stay busy
+ * across a finish and a take round trip for microsecond jobs, while one
+ * replica cannot hoard a backlog of slow jobs from its peers. */
+#define CPU_SLOTS_PER_THREAD 8
+/* Outcomes held unacknowledged (Redis away) before fetching pauses. */
+#define FINISH_BACKLOG_MAX 4096
+/* Outcomes per finishing script call. */
+#define FINISH_BATCH_MAX 256
+
+struct wqueue {
+    struct worker *w;
+    int index;
+    char name[65];
+    unsigned weight; /* 0: strict priority */
+    int cw;          /* fetch: smooth weighted round-robin state */
+    bool blocking;   /* fetch: a BLMOVE is outstanding on slot index */
+    struct keys keys;
+    struct jobq_ctx *fin_head, *fin_tail; /* finish: outcomes not yet sent */
+    unsigned fin_n;
+};
+
+struct worker {
+    const struct settings *s;
+    struct event_base *base;
+    struct redis *redis;
+    struct jobq_registry reg;
+    struct sign_keys keys;
+    bool have_keys;
+    struct handoff *handoff;
+    struct cpupool *cpu;
+    struct frame_limits lim;
+    int nq;
+    struct wqueue q[SETTINGS_MAX_QUEUES];
+
+    /* dispatch */
+    unsigned cpu_slots, io_slots, cpu_inflight, io_inflight;
+    struct jobq_ctx live; /* sentinel: every job between take and finish */
+    unsigned live_n;
+
+    /* fetch */
+    unsigned take_reserved; /* slots asked for by an outstanding take */
+    unsigned blocking_n;    /* outstanding BLMOVEs */
+    bool reconciling, reconcile_wanted;
+    unsigned reconcile_left;
+    struct event *fetch_retry;
+
+    /* finish */
+    unsigned finishing; /* outcomes produced and not yet acknowledged */
+    unsigned sending;   /* finishing script calls outstanding */
+    struct event *flush_ev, *finish_retry;
+
+    /* upkeep */
+    struct event *heartbeat_ev, *promote_ev;
+    unsigned promote_left;
+    uint64_t promote_next_ms;
+
+    /* daemon */
+    bool stopping, grace_over, exiting;
+    unsigned exit_left;
+    struct event *grace_ev, *exit_ev;
+    struct event *sig_ev[3];
+    int exit_code;
+    uint64_t n_ok, n_retry, n_dead, n_late, n_skip;
+};
+
+static inline unsigned worker_free_slots(const struct worker *w)
+{
+    unsigned c = w->cpu_slots > w->cpu_inflight ? w->cpu_slots - w->cpu_inflight : 0;
+    unsigned i = w->io_slots > w->io_inflight ? w->io_slots - w->io_inflight : 0;
+    unsigned n = c < i ? c : i;
+    unsigned held = w->take_reserved + w->blocking_n;
+    return n > held ? n - held : 0;
+}
+#endif
