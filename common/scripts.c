@@ -78,7 +78,8 @@ static const char promote_lua[] =
  * rewritten at the byte level: Redis' cmsgpack cannot read bin, and every
  * other entry (the signed job bytes, kid, mac, unknown keys) must stay
  * byte-exact. A frame that cannot be read goes back unchanged; the worker
- * that takes it will dead-letter it. */
+ * that takes it will dead-letter it. Each recovered frame counts as a
+ * failed and retried attempt in stats (KEYS[3]). */
 static const char recover_lua[] =
     "local FIXED = {[0xcc]=1,[0xcd]=2,[0xce]=4,[0xcf]=8,[0xd0]=1,[0xd1]=2,"
     "[0xd2]=4,[0xd3]=8,[0xca]=4,[0xcb]=8,[0xd4]=2,[0xd5]=3,[0xd6]=5,[0xd7]=9,"
@@ -183,6 +184,10 @@ static const char recover_lua[] =
     "    end\n"
     "    redis.call('ZREM', KEYS[1], w)\n"
     "  end\n"
+    "end\n"
+    "if moved > 0 then\n"
+    "  redis.call('HINCRBY', KEYS[3], 'failed', moved)\n"
+    "  redis.call('HINCRBY', KEYS[3], 'retried', moved)\n"
     "end\n"
     "return moved\n";
 

@@ -8,7 +8,7 @@ enum script_id {
     SCRIPT_TAKE,     /* KEYS pending active; ARGV n */
     SCRIPT_FINISH,   /* see scripts.c */
     SCRIPT_PROMOTE,  /* KEYS delayed pending; ARGV now limit */
-    SCRIPT_RECOVER,  /* KEYS workers pending; ARGV now active_prefix self */
+    SCRIPT_RECOVER,  /* KEYS workers pending stats; ARGV now prefix self */
     SCRIPT_REQUEUE,  /* KEYS active pending */
     SCRIPT_ORPHANS,  /* KEYS active pending; ARGV frames held */
     SCRIPT__COUNT

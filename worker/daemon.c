@@ -24,12 +24,17 @@ static void arm(struct event *ev, uint64_t ms)
 static void on_exit_reply(redisReply *rep, void *priv)
 {
     struct worker *w = priv;
-    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
-        log_info("returned %lld unfinished jobs to pending", rep->integer);
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         w->exit_code = 1;
     if (--w->exit_left == 0)
         event_base_loopexit(w->base, NULL);
+}
+
+static void on_requeued(redisReply *rep, void *priv)
+{
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        log_info("returned %lld unfinished jobs to pending", rep->integer);
+    on_exit_reply(rep, priv);
 }
 
 /* Last step: every frame left in our active lists goes back to the right
@@ -43,7 +48,7 @@ static void send_exit(struct worker *w)
         struct wqueue *q = &w->q[i];
         const char *ra[] = {q->keys.active, q->keys.pending};
         const char *za[] = {"ZREM", q->keys.workers, w->s->worker_id};
-        if (redis_script(w->redis, SCRIPT_REQUEUE, on_exit_reply, w, 2, 2, ra,
+        if (redis_script(w->redis, SCRIPT_REQUEUE, on_requeued, w, 2, 2, ra,
                          NULL) != 0)
             w->exit_left--;
         if (redis_cmd(w->redis, on_exit_reply, w, 3, za, NULL) != 0)

@@ -51,9 +51,9 @@ void upkeep_beat(struct worker *w)
         redis_cmd(w->redis, NULL, NULL, 4, za, NULL);
         if (w->stopping)
             continue;
-        const char *ra[] = {q->keys.workers, q->keys.pending, nows,
-                            q->keys.active_prefix, w->s->worker_id};
-        redis_script(w->redis, SCRIPT_RECOVER, on_recovered, q, 2, 5, ra, NULL);
+        const char *ra[] = {q->keys.workers, q->keys.pending, q->keys.stats,
+                            nows, q->keys.active_prefix, w->s->worker_id};
+        redis_script(w->redis, SCRIPT_RECOVER, on_recovered, q, 3, 6, ra, NULL);
     }
 }
 
