@@ -24,30 +24,31 @@ int main(int argc, char **argv)
     struct problems p = {0};
     struct sign_keys keys = {0};
     bool check = false, version = false;
+    int code = 0;
     settings_init(&s);
     settings_load_all(&s, argc, argv, environ, &check, &version, &p);
+    char err[512];
     if (version) {
         printf("jobq-worker %s (protocol 1)\n", JOBQ_VERSION);
-        return 0;
-    }
-    char err[512];
-    if (p.n == 0 && s.signing_keys &&
-        sign_keys_load(s.signing_keys, &keys, err, sizeof(err)) != 0)
+    } else if (p.n == 0 && s.signing_keys &&
+               sign_keys_load(s.signing_keys, &keys, err, sizeof(err)) != 0) {
         problems_add(&p, "%s", err);
-    if (p.n) {
+    }
+    if (version) {
+        /* done */
+    } else if (p.n) {
         for (int i = 0; i < p.n; i++)
             fprintf(stderr, "jobq-worker: %s\n", p.msg[i]);
-        return 2;
-    }
-    if (check) {
+        code = 2;
+    } else if (check) {
         settings_print(&s, stdout);
-        return 0;
-    }
-    if (log_open(s.log_file, s.log_json, (enum log_level)s.log_level) != 0) {
+    } else if (log_open(s.log_file, s.log_json,
+                        (enum log_level)s.log_level) != 0) {
         fprintf(stderr, "jobq-worker: cannot open log file %s\n", s.log_file);
-        return 2;
+        code = 2;
+    } else {
+        code = daemon_run(&s, &keys);
     }
-    int code = daemon_run(&s, &keys);
     sign_keys_wipe(&keys);
     settings_free(&s);
     return code;

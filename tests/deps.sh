@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing jobq needs on Debian 12, when missing.
+# Sourced by tests/run.sh, deploy/quickstart.sh and bench/run.sh.
+jobq_install_deps() {
+    local pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+        libhiredis-dev libevent-dev libmsgpack-dev libsodium-dev libinih-dev
+        libjansson-dev libcmocka-dev redis-server redis-tools
+        python3 python3-redis python3-msgpack python3-pytest)
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}

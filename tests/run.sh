@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds jobq, and runs every test: unit and
+# integration tests on a -Werror build, then again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the CPU pool and handoff under
+# ThreadSanitizer. Each test starts its own redis-server on a free loopback
+# port. Usage: tests/run.sh [--quick]   (--quick: skip the sanitizer passes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. tests/deps.sh
+jobq_install_deps
+
+PY=/usr/bin/python3   # Debian's, which sees python3-redis and friends
+JOBS=$(nproc)
+failed=0
+passed=0
+
+build() { # dir, extra cmake args...
+    local dir=$1; shift
+    cmake -S . -B "$dir" -DJOBQ_WERROR=ON -DBUILD_TESTING=ON "$@" >/dev/null
+    cmake --build "$dir" -j"$JOBS" >/dev/null
+}
+
+step() { # name, command...
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "--- FAILED: $name"; fi
+}
+
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "unit tests" ctest --test-dir build --output-on-failure
+step "integration tests" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
+    $PY -m pytest -q -p no:cacheprovider tests/integration
+
+if [ "${1:-}" != "--quick" ]; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+        -DJOBQ_SANITIZE=address,undefined
+    step "unit tests (ASan+UBSan)" ctest --test-dir build-asan --output-on-failure
+    step "integration tests (ASan+UBSan)" env JOBQ_WORKER="$ROOT/build-asan/jobq-worker" \
+        JOBQ_TEST_SLOWDOWN=3 $PY -m pytest -q -p no:cacheprovider tests/integration
+
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+        -DJOBQ_SANITIZE=thread
+    step "CPU pool and handoff (TSan)" ctest --test-dir build-tsan --output-on-failure -R 'unit_(cpupool|handlers)'
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
