@@ -369,25 +369,39 @@ static bool is_retry_key(const msgpack_object *k)
            mp_str_eq(k, "failed_at");
 }
 
+/* Opens a map of the frame's entries but its retry state plus extra more,
+ * and packs those kept entries. */
+static void pack_kept(msgpack_packer *pk, const struct frame *f, uint32_t extra)
+{
+    const msgpack_object *m = &f->un.data;
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < m->via.map.size; i++)
+        keep += !is_retry_key(&m->via.map.ptr[i].key);
+    msgpack_pack_map(pk, keep + extra);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        if (is_retry_key(&m->via.map.ptr[i].key))
+            continue;
+        msgpack_pack_object(pk, m->via.map.ptr[i].key);
+        msgpack_pack_object(pk, m->via.map.ptr[i].val);
+    }
+}
+
+void frame_encode_fresh(msgpack_sbuffer *sb, const struct frame *f)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    pack_kept(&pk, f, 0);
+}
+
 void frame_encode_retry(msgpack_sbuffer *sb, const struct frame *f,
                         uint64_t attempt, const char *error, size_t errlen,
                         uint64_t failed_at)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    const msgpack_object *m = &f->un.data;
-    uint32_t keep = 0;
-    for (uint32_t i = 0; i < m->via.map.size; i++)
-        keep += !is_retry_key(&m->via.map.ptr[i].key);
     if (errlen > FRAME_ERROR_MAX)
         errlen = FRAME_ERROR_MAX;
-    msgpack_pack_map(&pk, keep + 3);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        if (is_retry_key(&m->via.map.ptr[i].key))
-            continue;
-        msgpack_pack_object(&pk, m->via.map.ptr[i].key);
-        msgpack_pack_object(&pk, m->via.map.ptr[i].val);
-    }
+    pack_kept(&pk, f, 3);
     mp_pack_cstr(&pk, "attempt");
     msgpack_pack_uint64(&pk, attempt);
     mp_pack_cstr(&pk, "error");

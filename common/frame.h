@@ -83,6 +83,9 @@ void frame_encode_retry(msgpack_sbuffer *sb, const struct frame *f,
                         uint64_t attempt, const char *error, size_t errlen,
                         uint64_t failed_at);
 
+/* The frame without its retry state: what an operator's retry enqueues. */
+void frame_encode_fresh(msgpack_sbuffer *sb, const struct frame *f);
+
 /* A fresh frame for job bytes (producer side and notify jobs). */
 void frame_encode_new(msgpack_sbuffer *sb, const void *job, size_t joblen,
                       const char *kid, const unsigned char *mac);

@@ -38,7 +38,7 @@ if [ "${1:-}" != "--quick" ]; then
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
         -DJOBQ_SANITIZE=address,undefined
     step "unit tests (ASan+UBSan)" ctest --test-dir build-asan --output-on-failure
-    step "integration tests (ASan+UBSan)" env JOBQ_WORKER="$ROOT/build-asan/jobq-worker" \
+    step "integration tests (ASan+UBSan)" env JOBQ_WORKER="$ROOT/build-asan/jobq-worker" JOBQ_CLI="$ROOT/build-asan/jobq" \
         JOBQ_TEST_SLOWDOWN=3 $PY -m pytest -q -p no:cacheprovider tests/integration
 
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1

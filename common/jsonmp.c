@@ -1,0 +1,119 @@
+/* JSON <-> msgpack (see jsonmp.h). */
+#include "jsonmp.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+
+void jsonmp_pack(msgpack_packer *pk, const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        msgpack_pack_map(pk, json_object_size(j));
+        json_object_foreach((json_t *)j, k, v) {
+            mp_pack_cstr(pk, k);
+            jsonmp_pack(pk, v);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        msgpack_pack_array(pk, json_array_size(j));
+        json_array_foreach((json_t *)j, i, v) jsonmp_pack(pk, v);
+        break;
+    }
+    case JSON_STRING:
+        mp_pack_str(pk, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER: {
+        json_int_t n = json_integer_value(j);
+        if (n < 0)
+            msgpack_pack_int64(pk, n);
+        else
+            msgpack_pack_uint64(pk, (uint64_t)n);
+        break;
+    }
+    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
+    case JSON_TRUE: msgpack_pack_true(pk); break;
+    case JSON_FALSE: msgpack_pack_false(pk); break;
+    default: msgpack_pack_nil(pk); break;
+    }
+}
+
+static json_t *base64(const char *p, size_t n)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(cap);
+    sodium_bin2base64(s, cap, (const unsigned char *)p, n,
+                      sodium_base64_VARIANT_ORIGINAL);
+    json_t *j = json_string(s);
+    free(s);
+    return j;
+}
+
+json_t *jsonmp_from_object(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return json_null();
+    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        /* Beyond JSON's signed 64 bits, a decimal string keeps the value. */
+        if (o->via.u64 > INT64_MAX) {
+            char buf[24];
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)o->via.u64);
+            return json_string(buf);
+        }
+        return json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN: return base64(o->via.bin.ptr, o->via.bin.size);
+    case MSGPACK_OBJECT_ARRAY: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            json_array_append_new(a, jsonmp_from_object(&o->via.array.ptr[i]));
+        return a;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        json_t *m = json_object();
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object *k = &o->via.map.ptr[i].key;
+            char *name;
+            if (k->type == MSGPACK_OBJECT_STR)
+                name = strndup(k->via.str.ptr, k->via.str.size);
+            else {
+                json_t *kj = jsonmp_from_object(k);
+                name = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
+                json_decref(kj);
+            }
+            json_object_set_new(m, name, jsonmp_from_object(&o->via.map.ptr[i].val));
+            free(name);
+        }
+        return m;
+    }
+    default: return json_null();
+    }
+}
+
+json_t *jsonmp_from_bytes(const char *buf, size_t len)
+{
+    char err[128];
+    if (mp_check(buf, len, 0, err, sizeof(err)) != 0)
+        return NULL;
+    msgpack_unpacked un;
+    msgpack_unpacked_init(&un);
+    size_t off = 0;
+    json_t *j = NULL;
+    if (msgpack_unpack_next(&un, buf, len, &off) == MSGPACK_UNPACK_SUCCESS)
+        j = jsonmp_from_object(&un.data);
+    msgpack_unpacked_destroy(&un);
+    return j;
+}
