@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-. tests/deps.sh
+. deploy/install-deps.sh
 jobq_install_deps
 
 PY=/usr/bin/python3   # Debian's, which sees python3-redis and friends
