@@ -111,16 +111,22 @@ int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
     return 0;
 }
 
+/* A zone sized to the input: msgpack-c's default first chunk is 8 KiB,
+ * which for thousands of small jobs in flight is most of the memory. */
+#define ZONE_SLACK 256
+
 static int unpack_checked(const char *buf, size_t len,
-                          const struct frame_limits *lim, msgpack_unpacked *un,
-                          char *err, size_t errlen)
+                          const struct frame_limits *lim, msgpack_zone **zone,
+                          msgpack_object *root, char *err, size_t errlen)
 {
     if (mp_check(buf, len, lim->max_entries, err, errlen) != 0)
         return -1;
-    msgpack_unpacked_init(un);
+    *zone = msgpack_zone_new(len + ZONE_SLACK);
     size_t off = 0;
-    if (msgpack_unpack_next(un, buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-        msgpack_unpacked_destroy(un);
+    if (!*zone || msgpack_unpack(buf, len, &off, *zone, root) !=
+                      MSGPACK_UNPACK_SUCCESS) {
+        msgpack_zone_free(*zone);
+        *zone = NULL;
         return fail(err, errlen, "not msgpack");
     }
     return 0;
@@ -229,9 +235,9 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
                  lim->max_bytes);
         return -1;
     }
-    if (unpack_checked(buf, len, lim, &f->un, err, errlen) != 0)
+    if (unpack_checked(buf, len, lim, &f->zone, &f->root, err, errlen) != 0)
         return -1;
-    const msgpack_object *m = &f->un.data;
+    const msgpack_object *m = &f->root;
     const char *w = "frame ";
     int r;
     if (m->type != MSGPACK_OBJECT_MAP) {
@@ -275,7 +281,7 @@ bad:
 
 void frame_release(struct frame *f)
 {
-    msgpack_unpacked_destroy(&f->un);
+    msgpack_zone_free(f->zone);
     memset(f, 0, sizeof(*f));
 }
 
@@ -286,12 +292,12 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
 {
     memset(j, 0, sizeof(*j));
     char inner[200];
-    if (unpack_checked(f->job.ptr, f->job.len, lim, &j->un, inner,
+    if (unpack_checked(f->job.ptr, f->job.len, lim, &j->zone, &j->root, inner,
                        sizeof(inner)) != 0) {
         snprintf(err, errlen, "job: %s", inner);
         return -1;
     }
-    const msgpack_object *m = &j->un.data;
+    const msgpack_object *m = &j->root;
     const char *w = "job ";
     int r;
     if (m->type != MSGPACK_OBJECT_MAP) {
@@ -342,7 +348,7 @@ bad:
 
 void job_release(struct job *j)
 {
-    msgpack_unpacked_destroy(&j->un);
+    msgpack_zone_free(j->zone);
     memset(j, 0, sizeof(*j));
 }
 
@@ -373,7 +379,7 @@ static bool is_retry_key(const msgpack_object *k)
  * and packs those kept entries. */
 static void pack_kept(msgpack_packer *pk, const struct frame *f, uint32_t extra)
 {
-    const msgpack_object *m = &f->un.data;
+    const msgpack_object *m = &f->root;
     uint32_t keep = 0;
     for (uint32_t i = 0; i < m->via.map.size; i++)
         keep += !is_retry_key(&m->via.map.ptr[i].key);

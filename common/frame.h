@@ -32,14 +32,16 @@ struct frame {
     uint64_t attempt;
     struct slice error;
     uint64_t failed_at;
-    msgpack_unpacked un; /* owns the decoded tree; frame_release frees it */
+    msgpack_object root;
+    msgpack_zone *zone; /* owns the decoded tree; frame_release frees it */
 };
 
 struct job {
     struct slice id, type, reply_to, notify, traceparent;
     const msgpack_object *args; /* never NULL after decode (nil object) */
     uint64_t created_at, max_attempts, timeout_ms, expires_at; /* 0: unset */
-    msgpack_unpacked un;
+    msgpack_object root;
+    msgpack_zone *zone;
 };
 
 struct frame_limits {

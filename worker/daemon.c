@@ -153,7 +153,9 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         keys_init(&q->keys, s->prefix, q->name, s->worker_id);
     }
     registry_init(&w->reg);
-    w->cpu_slots = s->cpu_threads * CPU_SLOTS_PER_THREAD;
+    /* Start narrow: grow as fast jobs are seen, never hoard slow ones. */
+    w->cpu_slots = s->cpu_threads * CPU_SLOTS_MIN_PER_THREAD;
+    w->cpu_run_ns = CPU_LOOKAHEAD_NS / CPU_SLOTS_MIN_PER_THREAD;
     w->io_slots = s->io_concurrency;
 
     signal(SIGPIPE, SIG_IGN);

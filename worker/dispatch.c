@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backoff.h"
 #include "clock.h"
@@ -263,12 +264,35 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     dispatch_complete(ctx);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void run_cpu(struct task *t)
 {
     struct jobq_ctx *ctx = container_of(t, struct jobq_ctx, task);
+    uint64_t t0 = mono_ns();
     if (ctx->h->cpu(ctx) != 0 && !ctx->failed)
         jobq_fail(ctx, JOBQ_RETRYABLE, "handler %s failed without a message",
                   ctx->h->type);
+    ctx->run_ns = mono_ns() - t0;
+}
+
+/* The CPU window follows the moving average of run time (see worker.h). */
+static void adapt_cpu_slots(struct worker *w, uint64_t run_ns)
+{
+    int64_t avg = (int64_t)w->cpu_run_ns;
+    avg += ((int64_t)run_ns - avg) / 8;
+    w->cpu_run_ns = (uint64_t)(avg > 1 ? avg : 1);
+    uint64_t per = CPU_LOOKAHEAD_NS / w->cpu_run_ns;
+    if (per < CPU_SLOTS_MIN_PER_THREAD)
+        per = CPU_SLOTS_MIN_PER_THREAD;
+    if (per > CPU_SLOTS_MAX_PER_THREAD)
+        per = CPU_SLOTS_MAX_PER_THREAD;
+    w->cpu_slots = (unsigned)per * w->s->cpu_threads;
 }
 
 static void start(struct jobq_ctx *ctx)
@@ -323,6 +347,7 @@ void dispatch_deliver(struct task *t, void *arg)
         jobctx_free(ctx);
         return;
     }
+    adapt_cpu_slots(ctx->w, ctx->run_ns);
     dispatch_complete(ctx);
 }
 

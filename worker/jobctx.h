@@ -36,6 +36,7 @@ struct jobq_ctx {
     unsigned attempt; /* this attempt, 1-based */
     uint64_t timeout_ms;
     uint64_t started_ms;
+    uint64_t run_ns; /* CPU handlers: measured on the pool thread */
 
     msgpack_sbuffer result;
     msgpack_packer pk;

@@ -16,10 +16,14 @@
 struct event;
 struct event_base;
 
-/* Up to this many frames are taken per CPU thread, so the threads stay busy
- * across a finish and a take round trip for microsecond jobs, while one
- * replica cannot hoard a backlog of slow jobs from its peers. */
-#define CPU_SLOTS_PER_THREAD 8
+/* How much CPU work is taken ahead of the pool: about CPU_LOOKAHEAD_NS of
+ * work per thread, judged by a moving average of handler run time, so the
+ * threads stay busy across a finish and a take round trip for microsecond
+ * jobs (up to the max), while slow jobs (argon2id) stay near two per thread
+ * and one replica cannot hoard a backlog its peers could be running. */
+#define CPU_LOOKAHEAD_NS 2000000u
+#define CPU_SLOTS_MIN_PER_THREAD 2u
+#define CPU_SLOTS_MAX_PER_THREAD 128u
 /* Outcomes held unacknowledged (Redis away) before fetching pauses. */
 #define FINISH_BACKLOG_MAX 4096
 /* Outcomes per finishing script call. */
@@ -52,6 +56,7 @@ struct worker {
 
     /* dispatch */
     unsigned cpu_slots, io_slots, cpu_inflight, io_inflight;
+    uint64_t cpu_run_ns; /* moving average of a CPU handler's run time */
     struct jobq_ctx live; /* sentinel: every job between take and finish */
     unsigned live_n;
 

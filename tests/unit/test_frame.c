@@ -73,7 +73,7 @@ static void test_retry_frame_keeps_job_and_unknown_keys(void **state)
     assert_int_equal(g.failed_at, 1234);
     assert_memory_equal(g.error.ptr, "boom", 4);
     assert_memory_equal(g.job.ptr, "xy", 2);
-    assert_true(mp_str_eq(mp_map_get(&g.un.data, "extra"), "keep"));
+    assert_true(mp_str_eq(mp_map_get(&g.root, "extra"), "keep"));
     frame_release(&g);
     frame_release(&f);
     msgpack_sbuffer_destroy(&sb);
