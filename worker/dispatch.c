@@ -376,10 +376,13 @@ static void on_result_checked(redisReply *rep, void *priv)
                      ctx->id);
             ctx->out = OUT_SKIP;
             settle(ctx);
+            fetch_kick(ctx->w);
             return;
         }
     }
     start(ctx);
+    /* The check held a slot; with it free again, take more. */
+    fetch_kick(ctx->w);
 }
 
 void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,

@@ -222,3 +222,15 @@ def test_environment_sits_between_file_and_flags(tmp_path):
     assert "dead_max = 21 ; env" in p.stdout
     assert "result_ttl_s = 32 ; flag" in p.stdout
     assert "retry_base_ms = 13 ; file" in p.stdout
+
+
+def test_redelivered_io_jobs_still_overlap(r, workers):
+    # Each redelivered frame first checks its result (holding a slot for the
+    # round trip); freeing that slot must let fetching go on at once.
+    workers("--cpu-threads", "1")
+    t0 = time.time()
+    push(r, "default", *[frame(f"rd{i}", "sleep", {"ms": 2000}, reply_to="rep",
+                               frame_fields={"attempt": 1}) for i in range(30)])
+    recs = collect(r, "rep", 30, 10)
+    assert time.time() - t0 < 4 * SLOW
+    assert all(x["attempts"] == 2 for x in recs)
