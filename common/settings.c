@@ -144,6 +144,17 @@ int settings_load_ini(struct settings *s, const char *path, struct problems *p)
     return p->n > before ? -1 : 0;
 }
 
+int settings_load_ini_string(struct settings *s, const char *text,
+                             struct problems *p)
+{
+    struct ini_state st = {s, p, "(string)"};
+    int before = p->n;
+    int rc = ini_parse_string(text, on_ini, &st);
+    if (rc > 0)
+        problems_add(p, "syntax error on line %d", rc);
+    return p->n > before ? -1 : 0;
+}
+
 void settings_load_env(struct settings *s, char **env)
 {
     for (; env && *env; env++) {

@@ -70,6 +70,8 @@ int settings_set(struct settings *s, const char *name, const char *value,
 
 int settings_load_ini(struct settings *s, const char *path,
                       struct problems *p);
+int settings_load_ini_string(struct settings *s, const char *text,
+                             struct problems *p);
 void settings_load_env(struct settings *s, char **env);
 
 /* Parses argv. Sets *check_config, *version and *config_path as seen.

@@ -21,6 +21,18 @@ build() { # dir, extra cmake args...
     cmake --build "$dir" -j"$JOBS" >/dev/null
 }
 
+fuzz() { # target: runs it for 15 s, prints executions, fails on a crash
+    local scratch out rc=0
+    scratch=$(mktemp -d)
+    out=$(mktemp)
+    build-fuzz/tests/fuzz/fuzz_"$1" -max_total_time=15 -max_len=8192 \
+        -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$1" >"$out" 2>&1 || rc=$?
+    grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' "$out" || true
+    [ $rc -eq 0 ] || tail -40 "$out"
+    rm -rf "$scratch" "$out"
+    return $rc
+}
+
 step() { # name, command...
     local name=$1; shift
     echo "=== $name"
@@ -31,6 +43,8 @@ build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "unit tests" ctest --test-dir build --output-on-failure
 step "integration tests" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
     $PY -m pytest -q -p no:cacheprovider tests/integration
+step "valgrind memcheck, 10000 jobs" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
+    $PY -m pytest -q -p no:cacheprovider tests/memcheck
 
 if [ "${1:-}" != "--quick" ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66
@@ -45,6 +59,16 @@ if [ "${1:-}" != "--quick" ]; then
     build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
         -DJOBQ_SANITIZE=thread
     step "CPU pool and handoff (TSan)" ctest --test-dir build-tsan --output-on-failure -R 'unit_(cpupool|handlers)'
+    step "worker end to end (TSan)" env JOBQ_WORKER="$ROOT/build-tsan/jobq-worker" \
+        JOBQ_TEST_SLOWDOWN=3 $PY -m pytest -q -p no:cacheprovider tests/integration/test_jobs.py
+
+    # libFuzzer with ASan+UBSan, about 60 s in all; new inputs stay in a
+    # scratch corpus so the committed seeds do not grow.
+    build build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+        -DJOBQ_SANITIZE=address,undefined -DJOBQ_FUZZ=ON -DBUILD_TESTING=OFF
+    for t in frame canon settings redisurl; do
+        step "fuzz $t (15 s)" fuzz "$t"
+    done
 fi
 
 echo "$passed passed, $failed failed"
