@@ -75,6 +75,19 @@ static int parse_u64(const char *name, const char *v, uint64_t *out)
     return 0;
 }
 
+/* Where a numeric option of ours is stored, or NULL. */
+static uint64_t *uint_option(struct opts *o, const char *name)
+{
+    static const char *const names[] = {"--delay", "--max-attempts",
+                                        "--timeout-ms", "--limit"};
+    uint64_t *slots[] = {&o->delay_ms, &o->max_attempts, &o->timeout_ms,
+                         &o->limit};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            return slots[i];
+    return NULL;
+}
+
 /* Splits argv into our options, positionals, and the shared settings flags
  * (handed on to the settings module). */
 static int split_args(int argc, char **argv, struct opts *o, char **sargv,
@@ -89,20 +102,8 @@ static int split_args(int argc, char **argv, struct opts *o, char **sargv,
             o->id = argv[++i];
         } else if (strcmp(a, "--file") == 0 && next) {
             o->file = argv[++i];
-        } else if (strcmp(a, "--delay") == 0) {
-            if (parse_u64(a, next, &o->delay_ms))
-                return -1;
-            i++;
-        } else if (strcmp(a, "--max-attempts") == 0) {
-            if (parse_u64(a, next, &o->max_attempts))
-                return -1;
-            i++;
-        } else if (strcmp(a, "--timeout-ms") == 0) {
-            if (parse_u64(a, next, &o->timeout_ms))
-                return -1;
-            i++;
-        } else if (strcmp(a, "--limit") == 0) {
-            if (parse_u64(a, next, &o->limit))
+        } else if (uint_option(o, a)) {
+            if (parse_u64(a, next, uint_option(o, a)))
                 return -1;
             i++;
         } else if (strcmp(a, "--wait") == 0) {

@@ -1,4 +1,5 @@
 /* The handler API of include/jobq/handler.h, over struct jobq_ctx. */
+#include <ctype.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -113,4 +114,24 @@ void jobq_pack_str(msgpack_packer *pk, const char *s, size_t len)
 void jobq_pack_cstr(msgpack_packer *pk, const char *s)
 {
     mp_pack_cstr(pk, s);
+}
+
+void jobq_pack_lower(msgpack_packer *pk, const char *s, size_t len)
+{
+    char buf[256];
+    msgpack_pack_str(pk, len);
+    for (size_t off = 0; off < len; off += sizeof(buf)) {
+        size_t k = len - off < sizeof(buf) ? len - off : sizeof(buf);
+        for (size_t i = 0; i < k; i++)
+            buf[i] = (char)tolower((unsigned char)s[off + i]);
+        msgpack_pack_str_body(pk, buf, k);
+    }
+}
+
+size_t jobq_utf8_chars(const char *s, size_t len)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < len; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
 }

@@ -89,5 +89,9 @@ void jobq_done(jobq_ctx *ctx);
 /* Packing helpers for the common case of string keys. */
 void jobq_pack_str(msgpack_packer *pk, const char *s, size_t len);
 void jobq_pack_cstr(msgpack_packer *pk, const char *s);
+/* Packs s with ASCII letters lower-cased (other bytes as they are). */
+void jobq_pack_lower(msgpack_packer *pk, const char *s, size_t len);
+/* Characters (UTF-8 code points) in s, as a user would count them. */
+size_t jobq_utf8_chars(const char *s, size_t len);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jobctx.h"
+#include "jsonmp.h"
 #include "registry.h"
 
 static struct jobq_registry reg;
@@ -22,44 +23,6 @@ struct run {
     int rc;
 };
 
-static void pack_json(msgpack_packer *pk, json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *v;
-        msgpack_pack_map(pk, json_object_size(j));
-        json_object_foreach(j, k, v) {
-            mp_pack_cstr(pk, k);
-            pack_json(pk, v);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *v;
-        msgpack_pack_array(pk, json_array_size(j));
-        json_array_foreach(j, i, v) pack_json(pk, v);
-        break;
-    }
-    case JSON_STRING:
-        mp_pack_str(pk, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER: {
-        json_int_t n = json_integer_value(j);
-        if (n < 0)
-            msgpack_pack_int64(pk, n);
-        else
-            msgpack_pack_uint64(pk, (uint64_t)n);
-        break;
-    }
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    default: msgpack_pack_nil(pk); break;
-    }
-}
-
 static struct run *run(const char *type, const char *json_args)
 {
     struct run *r = calloc(1, sizeof(*r));
@@ -70,7 +33,7 @@ static struct run *run(const char *type, const char *json_args)
     msgpack_sbuffer_init(&r->args);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &r->args, msgpack_sbuffer_write);
-    pack_json(&pk, j);
+    jsonmp_pack(&pk, j);
     json_decref(j);
     size_t off = 0;
     msgpack_unpacked_init(&r->args_un);

@@ -25,16 +25,7 @@ static void pack_lower_or_copy(msgpack_packer *pk, const msgpack_object *o)
         msgpack_pack_object(pk, *o);
         return;
     }
-    msgpack_pack_str(pk, o->via.str.size);
-    char buf[256];
-    for (size_t off = 0; off < o->via.str.size; off += sizeof(buf)) {
-        size_t k = o->via.str.size - off;
-        if (k > sizeof(buf))
-            k = sizeof(buf);
-        for (size_t i = 0; i < k; i++)
-            buf[i] = (char)tolower((unsigned char)o->via.str.ptr[off + i]);
-        msgpack_pack_str_body(pk, buf, k);
-    }
+    jobq_pack_lower(pk, o->via.str.ptr, o->via.str.size);
 }
 
 static void pack_or_nil(msgpack_packer *pk, const msgpack_object *o)
@@ -107,14 +98,6 @@ static int data_digest(jobq_ctx *ctx)
     return 0;
 }
 
-static size_t utf8_len(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
 static int video_validate(jobq_ctx *ctx)
 {
     static const char *const required[] = {"script", "voice_id"};
@@ -139,7 +122,7 @@ static int video_validate(jobq_ctx *ctx)
         jobq_fail(ctx, JOBQ_PERMANENT, "Script cannot be empty");
         return -1;
     }
-    if (utf8_len(s, n) > SCRIPT_MAX_CHARS) {
+    if (jobq_utf8_chars(s, n) > SCRIPT_MAX_CHARS) {
         jobq_fail(ctx, JOBQ_PERMANENT, "Script too long (max 1000 characters)");
         return -1;
     }

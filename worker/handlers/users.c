@@ -17,15 +17,6 @@
 #define APIKEY_MAX 64
 #define APIKEY_DEFAULT 32
 
-/* Characters, not bytes, as the guide's len() counts them. */
-static size_t utf8_len(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
 /* A required string: missing, nil or empty is "Missing required field". */
 static int need_str(jobq_ctx *ctx, const char *key, const char **p, size_t *n)
 {
@@ -81,7 +72,7 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
         need_str(ctx, "email", &f->email, &f->elen) != 0 ||
         need_str(ctx, "password", &f->pass, &f->plen) != 0)
         return -1;
-    if (utf8_len(f->user, f->ulen) < USERNAME_MIN) {
+    if (jobq_utf8_chars(f->user, f->ulen) < USERNAME_MIN) {
         jobq_fail(ctx, JOBQ_PERMANENT,
                   "Username must be at least 3 characters long");
         return -1;
@@ -96,7 +87,7 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
         jobq_fail(ctx, JOBQ_PERMANENT, "Invalid email format");
         return -1;
     }
-    if (utf8_len(f->pass, f->plen) < PASSWORD_MIN) {
+    if (jobq_utf8_chars(f->pass, f->plen) < PASSWORD_MIN) {
         jobq_fail(ctx, JOBQ_PERMANENT,
                   "Password must be at least 8 characters long");
         return -1;
@@ -118,18 +109,6 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
     return 0;
 }
 
-static void pack_lower(msgpack_packer *pk, const char *s, size_t n)
-{
-    msgpack_pack_str(pk, n);
-    char buf[256];
-    for (size_t off = 0; off < n; off += sizeof(buf)) {
-        size_t k = n - off < sizeof(buf) ? n - off : sizeof(buf);
-        for (size_t i = 0; i < k; i++)
-            buf[i] = (char)tolower((unsigned char)s[off + i]);
-        msgpack_pack_str_body(pk, buf, k);
-    }
-}
-
 static int user_validate(jobq_ctx *ctx)
 {
     struct user_fields f;
@@ -140,7 +119,7 @@ static int user_validate(jobq_ctx *ctx)
     jobq_pack_cstr(pk, "valid");
     msgpack_pack_true(pk);
     jobq_pack_cstr(pk, "username");
-    pack_lower(pk, f.user, f.ulen);
+    jobq_pack_lower(pk, f.user, f.ulen);
     return 0;
 }
 
