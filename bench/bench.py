@@ -1,0 +1,350 @@
+#!/usr/bin/python3
+"""jobq benchmarks: each figure beside something measured in the same run
+on the same machine (raw Redis, or a peer on the same redis-server), so the
+ratios hold up on a noisy shared machine. Writes bench/results.md and
+bench/results.svg. Run through bench/run.sh."""
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from conftest import RedisServer, frame, key  # noqa: E402
+
+WORKER = os.path.join(ROOT, "build-bench", "jobq-worker")
+TRANSFORM_ARGS = {"id": 1, "username": "User_1", "email": "User1@Example.COM",
+                  "full_name": "User One", "created_at": 1700000000000}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def fill(r, frames):
+    p = r.pipeline(transaction=False)
+    for i, f in enumerate(frames):
+        p.lpush(key("default", "pending"), f)
+        if i % 5000 == 4999:
+            p.execute()
+    p.execute()
+
+
+def transform_frames(n, start=0):
+    return (frame(f"t{i}", "data.transform", dict(TRANSFORM_ARGS, id=i))
+            for i in range(start, start + n))
+
+
+def finished(r):
+    s = r.hgetall(key("default", "stats"))
+    return int(s.get(b"processed", 0)) + int(s.get(b"dead", 0))
+
+
+def wait_finished(r, n, timeout):
+    deadline = time.time() + timeout
+    while finished(r) < n:
+        if time.time() > deadline:
+            raise RuntimeError(f"only {finished(r)} of {n} finished in {timeout}s")
+        time.sleep(0.005)
+    return time.perf_counter()
+
+
+def first_take(r, n):
+    """Timing starts at the first take, for jobq and peers alike, so that
+    process start-up is not counted as drain time."""
+    while r.llen(key("default", "pending")) >= n:
+        time.sleep(0.002)
+    return time.perf_counter()
+
+
+def start_worker(srv, *args, wrap=()):
+    return subprocess.Popen([*wrap, WORKER, "--redis", srv.url(), "--http", "off",
+                             "--log-level", "warn", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=120)
+
+
+def drain(srv, n):
+    r = srv.client()
+    r.flushall()
+    fill(r, transform_frames(n))
+    w = start_worker(srv, "--cpu-threads", "2")
+    t0 = first_take(r, n)
+    t1 = wait_finished(r, n, 600)
+    rss = status_kb(w.pid, "VmHWM")
+    stop(w)
+    return {"jobs_per_s": n / (t1 - t0), "n": n, "peak_rss_kb": rss}
+
+
+def redis_floor(srv):
+    out = subprocess.run(["redis-benchmark", "-p", str(srv.port), "-P", "16", "-n", "1000000",
+                          "-t", "lpush,rpop,set", "--csv"], capture_output=True, text=True,
+                         timeout=300).stdout
+    rates = {}
+    for line in out.splitlines():
+        m = re.match(r'"(\w+)","([\d.]+)"', line)
+        if m:
+            rates[m.group(1)] = float(m.group(2))
+    floor = 1 / (1 / rates["RPOP"] + 1 / rates["SET"])
+    return {"rpop": rates["RPOP"], "set": rates["SET"], "lpush": rates["LPUSH"], "floor": floor}
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def latency(srv, n):
+    r = srv.client()
+    r.flushall()
+    w = start_worker(srv, "--cpu-threads", "2")
+    time.sleep(0.5)
+    rtt = []
+    for _ in range(n):
+        t = time.perf_counter()
+        r.ping()
+        rtt.append(time.perf_counter() - t)
+    lat = []
+    for i in range(n):
+        f = frame(f"l{i}", "data.transform", TRANSFORM_ARGS, reply_to="lat")
+        t = time.perf_counter()
+        r.lpush(key("default", "pending"), f)
+        r.blpop("lat", timeout=5)
+        lat.append(time.perf_counter() - t)
+    stop(w)
+    base = statistics.median(rtt)
+    return {"rtt_us": base * 1e6, "p50_us": pct(lat, 0.5) * 1e6, "p99_us": pct(lat, 0.99) * 1e6,
+            "p999_us": pct(lat, 0.999) * 1e6, "p50_x": pct(lat, 0.5) / base,
+            "p99_x": pct(lat, 0.99) / base, "p999_x": pct(lat, 0.999) / base, "n": n}
+
+
+def io_concurrency(srv, n):
+    r = srv.client()
+    r.flushall()
+    fill(r, (frame(f"s{i}", "sleep", {"ms": 1000}) for i in range(n)))
+    t0 = time.perf_counter()
+    w = start_worker(srv, "--io-concurrency", str(n))
+    t1 = wait_finished(r, n, 120)
+    rss = status_kb(w.pid, "VmHWM")
+    stop(w)
+    return {"wall_s": t1 - t0, "peak_rss_kb": rss, "n": n}
+
+
+def cpu_rate(srv, threads, n):
+    r = srv.client()
+    r.flushall()
+    fill(r, (frame(f"h{i}", "password.hash", {"password": f"Secret{i}x"}) for i in range(n)))
+    t0 = time.perf_counter()
+    w = start_worker(srv, "--cpu-threads", str(threads))
+    t1 = wait_finished(r, n, 600)
+    stop(w)
+    return n / (t1 - t0)
+
+
+def cpu_scaling(srv, n):
+    one = cpu_rate(srv, 1, n)
+    two = cpu_rate(srv, 2, n)
+    return {"one": one, "two": two, "ratio": two / one, "n": n}
+
+
+def memory(srv, small, big):
+    r = srv.client()
+    r.flushall()
+    w = start_worker(srv, "--cpu-threads", "2")
+    time.sleep(1)
+    idle = status_kb(w.pid, "VmRSS")
+    done = 0
+    marks = {}
+    for target in (small, big):
+        while done < target:
+            chunk = min(100000, target - done)
+            fill(r, transform_frames(chunk, done))
+            done += chunk
+            wait_finished(r, done, 600)
+        marks[target] = status_kb(w.pid, "VmRSS")
+    stop(w)
+    return {"idle_kb": idle, "after_small_kb": marks[small], "after_big_kb": marks[big],
+            "small": small, "big": big, "growth": marks[big] / marks[small] - 1}
+
+
+def instructions(srv, n):
+    r = srv.client()
+    r.flushall()
+    fill(r, transform_frames(n))
+    out = tempfile.mktemp(prefix="jobq-callgrind-")
+    w = start_worker(srv, "--cpu-threads", "2",
+                     wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
+    wait_finished(r, n, 900)
+    stop(w)
+    total = 0
+    with open(out) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+    os.unlink(out)
+    return {"ir_per_job": total / n, "n": n}
+
+
+def peer(name, srv, n):
+    script = os.path.join(HERE, "peers", name, "run.sh")
+    r = srv.client()
+    r.flushall()
+    p = subprocess.run(["bash", script, str(srv.port), str(n)], capture_output=True, text=True,
+                       timeout=1200)
+    if p.returncode != 0:
+        log(f"peer {name} failed:\n{p.stderr[-2000:]}")
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True,
+                             text=True).stdout.split()[2]
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Redis {redis_v}"
+
+
+def svg(systems, path):
+    """A bar chart of drain throughput per system (log-free, labelled)."""
+    w, h, left, top, bar = 640, 60 + 40 * len(systems), 140, 40, 26
+    peak = max(v for _, v in systems) or 1
+    rows = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            f'font-family="sans-serif" font-size="13">',
+            f'<text x="{left}" y="22" font-weight="bold">data.transform drain, jobs/s '
+            f'(same redis-server, 2 cores)</text>']
+    for i, (name, v) in enumerate(systems):
+        y = top + i * 40
+        bw = max(1, (w - left - 110) * v / peak)
+        rows.append(f'<text x="{left - 10}" y="{y + 18}" text-anchor="end">{name}</text>')
+        rows.append(f'<rect x="{left}" y="{y}" width="{bw:.0f}" height="{bar}" '
+                    f'fill="{"#2b6cb0" if name == "jobq" else "#a0aec0"}"/>')
+        rows.append(f'<text x="{left + bw + 6:.0f}" y="{y + 18}">{v:,.0f}</text>')
+    rows.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(rows) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller counts, no peers")
+    ap.add_argument("--peers", default="sidekiq,bullmq,rq")
+    a = ap.parse_args()
+    q = a.quick
+    srv = RedisServer().start()
+    res = {}
+    try:
+        log("redis floor ..."); res["floor"] = redis_floor(srv)
+        log("drain ..."); res["drain"] = drain(srv, 20000 if q else 200000)
+        log("latency ..."); res["latency"] = latency(srv, 500 if q else 3000)
+        log("io concurrency ..."); res["io"] = io_concurrency(srv, 10000)
+        log("cpu scaling ..."); res["cpu"] = cpu_scaling(srv, 24 if q else 80)
+        log("memory ..."); res["memory"] = memory(srv, 100000 if not q else 20000,
+                                                    1000000 if not q else 100000)
+        log("instructions ..."); res["ir"] = instructions(srv, 5000 if q else 20000)
+        res["peers"] = {}
+        if not q:
+            for name in a.peers.split(","):
+                if name:
+                    log(f"peer {name} ...")
+                    res["peers"][name] = peer(name, srv, 20000)
+    finally:
+        srv.cleanup()
+    report(res)
+
+
+def report(res):
+    fl, d, lat, io, cpu, mem, ir = (res[k] for k in ("floor", "drain", "latency", "io", "cpu",
+                                                     "memory", "ir"))
+    ratio = d["jobs_per_s"] / fl["floor"]
+    peers = {k: v for k, v in res["peers"].items() if v}
+    best_peer = max((v["jobs_per_s"] for v in peers.values()), default=None)
+
+    def met(ok):
+        return "met" if ok else "**not met**"
+    goals = [
+        ("drain >= 0.15 x Redis floor", f"{ratio:.3f}", met(ratio >= 0.15)),
+        ("drain >= 10 x best peer",
+         f"{d['jobs_per_s'] / best_peer:.1f}x" if best_peer else "no peer measured",
+         met(best_peer and d["jobs_per_s"] >= 10 * best_peer) if best_peer else "not measured"),
+        ("latency p50 <= 3 x RTT", f"{lat['p50_x']:.2f}x", met(lat["p50_x"] <= 3)),
+        ("latency p99 <= 6 x RTT", f"{lat['p99_x']:.2f}x", met(lat["p99_x"] <= 6)),
+        ("10000 sleep 1 s < 1.5 s wall", f"{io['wall_s']:.2f} s", met(io["wall_s"] < 1.5)),
+        ("... peak RSS < 64 MiB", f"{io['peak_rss_kb'] / 1024:.1f} MiB",
+         met(io["peak_rss_kb"] < 64 * 1024)),
+        ("CPU scaling 1 -> 2 threads >= 1.8x", f"{cpu['ratio']:.2f}x", met(cpu["ratio"] >= 1.8)),
+        ("idle RSS < 8 MiB", f"{mem['idle_kb'] / 1024:.1f} MiB", met(mem["idle_kb"] < 8 * 1024)),
+        (f"RSS after {mem['big']:,} within 10% of after {mem['small']:,}",
+         f"{mem['growth'] * 100:+.1f}%", met(mem["growth"] <= 0.10)),
+    ]
+    lines = [
+        "# jobq benchmark results", "",
+        f"Machine: {machine()}. Command: `bench/run.sh`. All figures from one run;",
+        "ratios compare things measured on the same redis-server minutes apart.", "",
+        "| measure | jobq | reference (same run) | ratio |", "| --- | --- | --- | --- |",
+        f"| drain {d['n']:,} `data.transform`, 1 worker, 2 CPU threads | "
+        f"{d['jobs_per_s']:,.0f} jobs/s | floor 1/(1/RPOP+1/SET) = {fl['floor']:,.0f}/s "
+        f"(RPOP {fl['rpop']:,.0f}/s, SET {fl['set']:,.0f}/s, `redis-benchmark -P 16`) | "
+        f"{ratio:.3f} of floor |",
+        f"| enqueue-to-reply latency, {lat['n']} single jobs | p50 {lat['p50_us']:.0f} us, "
+        f"p99 {lat['p99_us']:.0f} us, p99.9 {lat['p999_us']:.0f} us | PING RTT median "
+        f"{lat['rtt_us']:.0f} us (same client) | {lat['p50_x']:.2f}x / {lat['p99_x']:.2f}x / "
+        f"{lat['p999_x']:.2f}x |",
+        f"| {io['n']:,} `sleep` 1000 ms on one worker (`--io-concurrency {io['n']}`) | "
+        f"{io['wall_s']:.2f} s wall, peak RSS {io['peak_rss_kb'] / 1024:.1f} MiB | 1.0 s "
+        f"ideal | {io['wall_s']:.2f}x ideal |",
+        f"| `password.hash` (argon2id interactive), {cpu['n']} jobs | {cpu['one']:.1f}/s with "
+        f"1 thread, {cpu['two']:.1f}/s with 2 | | {cpu['ratio']:.2f}x |",
+        f"| RSS | idle {mem['idle_kb'] / 1024:.1f} MiB; after {mem['small']:,} jobs "
+        f"{mem['after_small_kb'] / 1024:.1f} MiB; after {mem['big']:,} "
+        f"{mem['after_big_kb'] / 1024:.1f} MiB | | {mem['growth'] * 100:+.1f}% |",
+        f"| instructions per `data.transform` job in the worker (callgrind, {ir['n']:,} "
+        f"jobs, start-up included) | {ir['ir_per_job']:,.0f} | | |",
+    ]
+    if peers:
+        lines += ["", "## Peers: the same drain on the same redis-server", "",
+                  "| system | settings | jobs drained | jobs/s | jobq / peer |",
+                  "| --- | --- | --- | --- | --- |",
+                  f"| jobq | 1 process, `--cpu-threads 2` | {d['n']:,} | "
+                  f"{d['jobs_per_s']:,.0f} | 1 |"]
+        for name, v in peers.items():
+            lines.append(f"| {name} | {v['settings']} | {v['n']:,} | {v['jobs_per_s']:,.0f} | "
+                         f"{d['jobs_per_s'] / v['jobs_per_s']:.1f}x |")
+    lines += ["", "## Goals", "", "| goal | measured | |", "| --- | --- | --- |"]
+    lines += [f"| {g} | {m} | {s} |" for g, m, s in goals]
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(HERE, "results.md"), "w") as f:
+        f.write(text)
+    svg([("jobq", d["jobs_per_s"])] + [(k, v["jobs_per_s"]) for k, v in peers.items()],
+        os.path.join(HERE, "results.svg"))
+    print(text)
+    with open(os.path.join(HERE, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
