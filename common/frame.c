@@ -192,37 +192,61 @@ static bool type_valid(const char *s, size_t len)
     return true;
 }
 
-/* Reads an optional field of a given kind; -1 with a reason when present
- * with the wrong type. */
-static int get_uint(const msgpack_object *m, const char *key, uint64_t *out,
-                    char *err, size_t errlen, const char *where)
+/* The fields of a map that decoding cares about, found in one pass (the
+ * last occurrence wins; nil counts as absent). */
+struct field {
+    const char *name;
+    size_t len;
+    const msgpack_object *val;
+};
+
+#define FIELD(n) {n, sizeof(n) - 1, NULL}
+
+static void collect(const msgpack_object *m, struct field *f, int n)
 {
-    const msgpack_object *o = mp_map_get(m, key);
-    if (!o)
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR)
+            continue;
+        for (int j = 0; j < n; j++)
+            if (k->via.str.size == f[j].len &&
+                memcmp(k->via.str.ptr, f[j].name, f[j].len) == 0) {
+                const msgpack_object *v = &m->via.map.ptr[i].val;
+                f[j].val = v->type == MSGPACK_OBJECT_NIL ? NULL : v;
+                break;
+            }
+    }
+}
+
+/* Reads an optional field of a given kind; -1 with a reason when present
+ * with the wrong type, 0 when absent, 1 when read. */
+static int get_uint(const struct field *f, uint64_t *out, char *err,
+                    size_t errlen, const char *where)
+{
+    if (!f->val)
         return 0;
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    if (f->val->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         snprintf(err, errlen, "%sfield %s must be an unsigned integer", where,
-                 key);
+                 f->name);
         return -1;
     }
-    *out = o->via.u64;
+    *out = f->val->via.u64;
     return 1;
 }
 
-static int get_raw(const msgpack_object *m, const char *key,
-                   msgpack_object_type type, struct slice *out, char *err,
-                   size_t errlen, const char *where)
+static int get_raw(const struct field *f, msgpack_object_type type,
+                   struct slice *out, char *err, size_t errlen,
+                   const char *where)
 {
-    const msgpack_object *o = mp_map_get(m, key);
-    if (!o)
+    if (!f->val)
         return 0;
-    if (o->type != type) {
-        snprintf(err, errlen, "%sfield %s must be %s", where, key,
+    if (f->val->type != type) {
+        snprintf(err, errlen, "%sfield %s must be %s", where, f->name,
                  type == MSGPACK_OBJECT_BIN ? "bin" : "a string");
         return -1;
     }
-    out->ptr = o->via.str.ptr; /* str and bin share the layout */
-    out->len = o->via.str.size;
+    out->ptr = f->val->via.str.ptr; /* str and bin share the layout */
+    out->len = f->val->via.str.size;
     return 1;
 }
 
@@ -244,7 +268,11 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
         fail(err, errlen, "frame is not a map");
         goto bad;
     }
-    if ((r = get_uint(m, "v", &f->v, err, errlen, w)) <= 0) {
+    enum { F_V, F_JOB, F_KID, F_MAC, F_ATTEMPT, F_ERROR, F_FAILED_AT };
+    struct field fd[] = {FIELD("v"), FIELD("job"), FIELD("kid"), FIELD("mac"),
+                         FIELD("attempt"), FIELD("error"), FIELD("failed_at")};
+    collect(m, fd, 7);
+    if ((r = get_uint(&fd[F_V], &f->v, err, errlen, w)) <= 0) {
         if (r == 0)
             fail(err, errlen, "frame lacks required field v");
         goto bad;
@@ -254,16 +282,16 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
                  (unsigned long long)f->v);
         goto bad;
     }
-    if ((r = get_raw(m, "job", MSGPACK_OBJECT_BIN, &f->job, err, errlen, w)) <= 0) {
+    if ((r = get_raw(&fd[F_JOB], MSGPACK_OBJECT_BIN, &f->job, err, errlen, w)) <= 0) {
         if (r == 0)
             fail(err, errlen, "frame lacks required field job");
         goto bad;
     }
-    if (get_raw(m, "kid", MSGPACK_OBJECT_STR, &f->kid, err, errlen, w) < 0 ||
-        get_raw(m, "mac", MSGPACK_OBJECT_BIN, &f->mac, err, errlen, w) < 0 ||
-        get_uint(m, "attempt", &f->attempt, err, errlen, w) < 0 ||
-        get_raw(m, "error", MSGPACK_OBJECT_STR, &f->error, err, errlen, w) < 0 ||
-        get_uint(m, "failed_at", &f->failed_at, err, errlen, w) < 0)
+    if (get_raw(&fd[F_KID], MSGPACK_OBJECT_STR, &f->kid, err, errlen, w) < 0 ||
+        get_raw(&fd[F_MAC], MSGPACK_OBJECT_BIN, &f->mac, err, errlen, w) < 0 ||
+        get_uint(&fd[F_ATTEMPT], &f->attempt, err, errlen, w) < 0 ||
+        get_raw(&fd[F_ERROR], MSGPACK_OBJECT_STR, &f->error, err, errlen, w) < 0 ||
+        get_uint(&fd[F_FAILED_AT], &f->failed_at, err, errlen, w) < 0)
         goto bad;
     if (!f->kid.ptr != !f->mac.ptr) {
         fail(err, errlen, "frame has one of kid and mac without the other");
@@ -304,7 +332,14 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job is not a map");
         goto bad;
     }
-    if ((r = get_raw(m, "id", MSGPACK_OBJECT_STR, &j->id, err, errlen, w)) <= 0) {
+    enum { J_ID, J_TYPE, J_REPLY, J_NOTIFY, J_TRACE, J_CREATED, J_MAX, J_TIMEOUT,
+           J_EXPIRES, J_ARGS };
+    struct field fd[] = {FIELD("id"), FIELD("type"), FIELD("reply_to"),
+                         FIELD("notify"), FIELD("traceparent"),
+                         FIELD("created_at"), FIELD("max_attempts"),
+                         FIELD("timeout_ms"), FIELD("expires_at"), FIELD("args")};
+    collect(m, fd, 10);
+    if ((r = get_raw(&fd[J_ID], MSGPACK_OBJECT_STR, &j->id, err, errlen, w)) <= 0) {
         if (r == 0)
             fail(err, errlen, "job lacks required field id");
         goto bad;
@@ -313,7 +348,7 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job id must be 1 to 64 of [A-Za-z0-9_.:-]");
         goto bad;
     }
-    if ((r = get_raw(m, "type", MSGPACK_OBJECT_STR, &j->type, err, errlen, w)) <= 0) {
+    if ((r = get_raw(&fd[J_TYPE], MSGPACK_OBJECT_STR, &j->type, err, errlen, w)) <= 0) {
         if (r == 0)
             fail(err, errlen, "job lacks required field type");
         goto bad;
@@ -322,15 +357,15 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job type must be 1 to 128 printable bytes");
         goto bad;
     }
-    if (get_raw(m, "reply_to", MSGPACK_OBJECT_STR, &j->reply_to, err, errlen, w) < 0 ||
-        get_raw(m, "notify", MSGPACK_OBJECT_STR, &j->notify, err, errlen, w) < 0 ||
-        get_raw(m, "traceparent", MSGPACK_OBJECT_STR, &j->traceparent, err, errlen, w) < 0 ||
-        get_uint(m, "created_at", &j->created_at, err, errlen, w) < 0 ||
-        get_uint(m, "max_attempts", &j->max_attempts, err, errlen, w) < 0 ||
-        get_uint(m, "timeout_ms", &j->timeout_ms, err, errlen, w) < 0 ||
-        get_uint(m, "expires_at", &j->expires_at, err, errlen, w) < 0)
+    if (get_raw(&fd[J_REPLY], MSGPACK_OBJECT_STR, &j->reply_to, err, errlen, w) < 0 ||
+        get_raw(&fd[J_NOTIFY], MSGPACK_OBJECT_STR, &j->notify, err, errlen, w) < 0 ||
+        get_raw(&fd[J_TRACE], MSGPACK_OBJECT_STR, &j->traceparent, err, errlen, w) < 0 ||
+        get_uint(&fd[J_CREATED], &j->created_at, err, errlen, w) < 0 ||
+        get_uint(&fd[J_MAX], &j->max_attempts, err, errlen, w) < 0 ||
+        get_uint(&fd[J_TIMEOUT], &j->timeout_ms, err, errlen, w) < 0 ||
+        get_uint(&fd[J_EXPIRES], &j->expires_at, err, errlen, w) < 0)
         goto bad;
-    if (mp_map_get(m, "max_attempts") && j->max_attempts < 1) {
+    if (fd[J_MAX].val && j->max_attempts < 1) {
         fail(err, errlen, "job field max_attempts must be at least 1");
         goto bad;
     }
@@ -338,8 +373,7 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job field reply_to must not be empty");
         goto bad;
     }
-    const msgpack_object *args = mp_map_get(m, "args");
-    j->args = args ? args : &nil_object;
+    j->args = fd[J_ARGS].val ? fd[J_ARGS].val : &nil_object;
     return 0;
 bad:
     job_release(j);

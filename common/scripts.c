@@ -4,28 +4,35 @@
 #include "scripts.h"
 
 /* TAKE: up to n frames from the right (oldest) end of pending to the left
- * of this worker's active list. One LMOVE per frame keeps each frame in one
- * list at every step; the caller never asks for more than its free slots. */
+ * of this worker's active list, oldest first, in three commands however
+ * many frames: the script is atomic, so no frame is ever in neither list.
+ * Returns them oldest first. The caller never asks for more than its free
+ * slots, nor more than FETCH_BATCH_MAX (Lua's unpack limit). */
 static const char take_lua[] =
+    "local f = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)\n"
+    "if #f == 0 then return f end\n"
+    "redis.call('LTRIM', KEYS[1], 0, -#f - 1)\n"
     "local out = {}\n"
-    "for i = 1, tonumber(ARGV[1]) do\n"
-    "  local f = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
-    "  if not f then break end\n"
-    "  out[i] = f\n"
-    "end\n"
+    "for i = #f, 1, -1 do out[#out + 1] = f[i] end\n"
+    "redis.call('LPUSH', KEYS[2], unpack(out))\n"
     "return out\n";
 
-/* FINISH: a batch of outcomes. KEYS: active pending delayed dead stats, then
- * one result key per outcome. ARGV: events channel, result TTL in ms, dead
- * list length, then 8 fields per outcome: kind (ok|retry|dead|skip), the
- * frame as taken, result record, dead record, retry frame, due ms, event,
- * notify frame ('' where not applicable).
+/* FINISH: a batch of n outcomes. KEYS: active pending delayed dead stats,
+ * then n result keys, then n reply_to keys ('' for none). ARGV: events
+ * channel, result TTL in ms, dead list length, then 8 fields per outcome:
+ * kind (ok|retry|dead|skip), the frame as taken, result record, dead
+ * record, retry frame, due ms, event, notify frame ('' where not
+ * applicable).
  * Fencing: an outcome whose frame is no longer in this worker's active list
  * (another worker recovered it) writes nothing and counts nothing; its slot
  * in the reply is 0. Removal scans from the right, where the oldest frames
- * sit, so finishing in take order costs O(1) per job. */
+ * sit, so finishing in take order costs O(1) per job.
+ * The reply_to push is part of the script, so a fenced finish never
+ * replies and a reply costs no extra round trip (see docs/protocol.md: the
+ * contract has it follow the script, for Redis Cluster, which hiredis 0.14
+ * cannot reach anyway). */
 static const char finish_lua[] =
-    "local n = #KEYS - 5\n"
+    "local n = (#KEYS - 5) / 2\n"
     "local ok, failed, retried, dead = 0, 0, 0, 0\n"
     "local done = {}\n"
     "for i = 1, n do\n"
@@ -35,8 +42,14 @@ static const char finish_lua[] =
     "    done[i] = 0\n"
     "  else\n"
     "    done[i] = 1\n"
-    "    if ARGV[a + 3] ~= '' then\n"
-    "      redis.call('SET', KEYS[5 + i], ARGV[a + 3], 'PX', ARGV[2])\n"
+    "    local rec = ARGV[a + 3]\n"
+    "    if rec ~= '' then\n"
+    "      redis.call('SET', KEYS[5 + i], rec, 'PX', ARGV[2])\n"
+    "      local reply = KEYS[5 + n + i]\n"
+    "      if reply ~= '' then\n"
+    "        redis.call('RPUSH', reply, rec)\n"
+    "        redis.call('PEXPIRE', reply, ARGV[2])\n"
+    "      end\n"
     "    end\n"
     "    if kind == 'ok' then ok = ok + 1\n"
     "    elseif kind == 'retry' then\n"

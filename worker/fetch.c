@@ -191,12 +191,17 @@ void fetch_kick(struct worker *w)
         !redis_ready(w->redis) || w->finishing > FINISH_BACKLOG_MAX)
         return;
     unsigned free_slots = worker_free_slots(w);
-    if (free_slots == 0)
+    /* Refill in halves of the CPU window while jobs are running: a take
+     * sent for the first free slot would hold the one take in flight and
+     * keep every batch tiny. An idle worker takes whatever it can. */
+    unsigned running = w->cpu_inflight + w->io_inflight;
+    unsigned low = running ? w->cpu_slots / 2 : 1;
+    if (free_slots == 0 || free_slots < low)
         return;
     struct take *t = calloc(1, sizeof(*t));
     t->w = w;
     t->n = round_order(w, t->order);
-    t->want = free_slots;
+    t->want = free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX;
     take_next(t);
 }
 

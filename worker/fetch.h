@@ -12,6 +12,8 @@
 /* Seconds a BLMOVE waits: also bounds how late a stopping worker learns
  * that a blocked fetch is done. */
 #define FETCH_BLOCK_S 1
+/* Most frames one TAKE moves (Lua's unpack() limit is about 8000). */
+#define FETCH_BATCH_MAX 1000
 
 /* Take more if slots are free. Cheap to call often. */
 void fetch_kick(struct worker *w);

@@ -50,20 +50,6 @@ static void hold(struct worker *w, struct batch *b)
     evtimer_add(w->finish_retry, &tv);
 }
 
-static void push_reply(struct worker *w, struct jobq_ctx *ctx)
-{
-    char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->result_ttl_s);
-    const struct slice *key = &ctx->job.reply_to;
-    const char *rp[] = {"RPUSH", key->ptr, ctx->rec.data};
-    size_t rl[] = {5, key->len, ctx->rec.size};
-    const char *ex[] = {"EXPIRE", key->ptr, ttl};
-    size_t el[] = {6, key->len, strlen(ttl)};
-    if (redis_cmd(w->redis, NULL, NULL, 3, rp, rl) != 0 ||
-        redis_cmd(w->redis, NULL, NULL, 3, ex, el) != 0)
-        log_warn("job %s: reply_to push lost: Redis is away", ctx->id);
-}
-
 static void on_finished(redisReply *rep, void *priv)
 {
     struct batch *b = priv;
@@ -87,9 +73,6 @@ static void on_finished(redisReply *rep, void *priv)
             case OUT_DEAD: w->n_dead++; break;
             default: w->n_skip++; break;
             }
-            if ((ctx->out == OUT_OK || ctx->out == OUT_DEAD) && ctx->has_job &&
-                ctx->job.reply_to.ptr)
-                push_reply(w, ctx);
         } else {
             w->n_late++;
             log_info("late finish of job %s on %s: another worker recovered "
@@ -118,7 +101,7 @@ static const char *kind_name(enum outcome o)
 static int send_batch(struct worker *w, struct batch *b)
 {
     struct wqueue *q = b->q;
-    int argc = FINISH_FIXED_KEYS + (int)b->n + 3 + FINISH_FIELDS * (int)b->n;
+    int argc = FINISH_FIXED_KEYS + 2 * (int)b->n + 3 + FINISH_FIELDS * (int)b->n;
     const char **argv = malloc(sizeof(*argv) * (size_t)argc);
     size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
     char (*due)[24] = malloc(sizeof(*due) * b->n);
@@ -136,6 +119,11 @@ static int send_batch(struct worker *w, struct batch *b)
     CARG(q->keys.stats);
     for (struct jobq_ctx *c = b->head; c; c = c->next)
         CARG(c->result_key);
+    for (struct jobq_ctx *c = b->head; c; c = c->next)
+        if (c->has_job && c->job.reply_to.ptr)
+            ARG(c->job.reply_to.ptr, c->job.reply_to.len);
+        else
+            ARG("", 0);
     CARG(q->keys.events);
     CARG(ttl);
     CARG(deadmax);
@@ -155,7 +143,7 @@ static int send_batch(struct worker *w, struct batch *b)
 #undef CARG
 #undef SBARG
     int rc = redis_script(w->redis, SCRIPT_FINISH, on_finished, b,
-                          FINISH_FIXED_KEYS + (int)b->n, argc, argv, lens);
+                          FINISH_FIXED_KEYS + 2 * (int)b->n, argc, argv, lens);
     if (rc == 0)
         w->sending++;
     free(argv);
