@@ -189,6 +189,7 @@ static void build_long_opts(void)
     long_opts[n++] = (struct option){"check-config", no_argument, NULL, 'C'};
     long_opts[n++] = (struct option){"version", no_argument, NULL, 'V'};
     long_opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    /* --help and --version both end the run early; main tells them apart. */
     long_opts[n] = (struct option){0, 0, 0, 0};
 }
 
@@ -214,8 +215,7 @@ int settings_parse_args(struct settings *s, int argc, char **argv,
         } else if (c == 'V') {
             *version = true;
         } else if (c == 'h') {
-            settings_usage(stdout);
-            exit(0);
+            *version = true; /* the caller prints usage for --help */
         } else if (c == ':') {
             problems_add(p, "%s needs a value", argv[optind - 1]);
         } else {

@@ -27,9 +27,12 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 50); do [ -S "$run/redis.sock" ] && break; sleep 0.05; done
 
-build/jobq-worker --redis "$url" --http off --log-file "$run/worker.log" &
+build/jobq-worker --redis "$url" --http 127.0.0.1:0 --log-file "$run/worker.log" &
 worker=$!
+for _ in $(seq 50); do grep -q "HTTP surface" "$run/worker.log" 2>/dev/null && break; sleep 0.05; done
+http=$(grep -o "http://[^ ]*" "$run/worker.log" | head -1)
 echo "worker $worker serving queue 'default' on $url (log: $run/worker.log)"
+echo "HTTP surface: ${http}healthz ${http}readyz ${http}metrics"
 
 demo() { # type args
     echo
@@ -45,6 +48,11 @@ demo sleep '{"ms":250}'
 echo
 echo "\$ jobq stats default"
 build/jobq --redis "$url" stats default
+if [ -n "$http" ] && command -v curl >/dev/null; then
+    echo
+    echo "\$ curl ${http}metrics"
+    curl -s "${http}metrics" | grep -v '^#'
+fi
 echo
 echo "Run your own: redis-server, then build/jobq-worker --redis redis://127.0.0.1:6379"
 echo "and build/jobq enqueue default data.digest '{\"a\":1}' --wait"

@@ -11,6 +11,7 @@
 #include "fetch.h"
 #include "finish.h"
 #include "handoff.h"
+#include "http.h"
 #include "log.h"
 #include "redis.h"
 #include "upkeep.h"
@@ -182,6 +183,13 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
              "slots", s->worker_id, w->nq, s->cpu_threads, w->io_slots);
     w->redis = redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq,
                          on_ready, w);
+    struct http *http = NULL;
+    if (!s->http_off) {
+        /* A worker without its metrics port still does its real job. */
+        http = http_start(w, s->http_host, s->http_port, err, sizeof(err));
+        if (!http)
+            log_error("HTTP surface off: %s", err);
+    }
     upkeep_start(w);
 
     event_base_dispatch(w->base);
@@ -191,6 +199,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
              (unsigned long long)w->n_ok, (unsigned long long)w->n_retry,
              (unsigned long long)w->n_dead, (unsigned long long)w->n_late);
     upkeep_stop(w);
+    http_stop(http);
     redis_free(w->redis);
     /* A CPU handler that overran cannot be joined; the process exit ends
      * it. Otherwise everything is released (leak checks see a clean run). */

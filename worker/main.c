@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -28,13 +29,18 @@ int main(int argc, char **argv)
     settings_init(&s);
     settings_load_all(&s, argc, argv, environ, &check, &version, &p);
     char err[512];
-    if (version) {
+    bool help = false;
+    for (int i = 1; i < argc; i++)
+        help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (help) {
+        settings_usage(stdout);
+    } else if (version) {
         printf("jobq-worker %s (protocol 1)\n", JOBQ_VERSION);
     } else if (p.n == 0 && s.signing_keys &&
                sign_keys_load(s.signing_keys, &keys, err, sizeof(err)) != 0) {
         problems_add(&p, "%s", err);
     }
-    if (version) {
+    if (version || help) {
         /* done */
     } else if (p.n) {
         for (int i = 0; i < p.n; i++)

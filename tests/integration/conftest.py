@@ -124,8 +124,9 @@ class Worker:
 def workers(shared_redis):
     started = []
 
-    def start(*args, redis_server=None, env=None):
+    def start(*args, redis_server=None, env=None, expect_rc=(0,)):
         w = Worker((redis_server or shared_redis).url(), *args, env=env)
+        w.expect_rc = expect_rc
         started.append(w)
         return w
 
@@ -133,7 +134,7 @@ def workers(shared_redis):
     for w in started:
         rc = w.stop()
         # A sanitizer report makes the worker exit non-zero: fail loudly.
-        if rc not in (0, -9):
+        if rc not in w.expect_rc and rc != -9:
             print(w.output())
             pytest.fail(f"worker exited {rc}")
 
