@@ -19,10 +19,13 @@ static const char take_lua[] =
 
 /* FINISH: a batch of n outcomes. KEYS: active pending delayed dead stats,
  * then n result keys, then n reply_to keys ('' for none). ARGV: events
- * channel, result TTL in ms, dead list length, then 8 fields per outcome:
- * kind (ok|retry|dead|skip), the frame as taken, result record, dead
- * record, retry frame, due ms, event, notify frame ('' where not
- * applicable).
+ * channel, result TTL in ms, dead list length, then per outcome its kind
+ * and the frame as taken, followed by what that kind needs:
+ *   ok:    result record, event, notify frame ('' for none)
+ *   retry: retry frame, due ms, event
+ *   dead:  dead record, result record ('' when the job could not be read),
+ *          event, notify frame
+ *   skip:  nothing (a redelivered job whose result already said ok)
  * Fencing: an outcome whose frame is no longer in this worker's active list
  * (another worker recovered it) writes nothing and counts nothing; its slot
  * in the reply is 0. Removal scans from the right, where the oldest frames
@@ -30,37 +33,54 @@ static const char take_lua[] =
  * The reply_to push is part of the script, so a fenced finish never
  * replies and a reply costs no extra round trip (see docs/protocol.md: the
  * contract has it follow the script, for Redis Cluster, which hiredis 0.14
- * cannot reach anyway). */
+ * cannot reach anyway). Events go out only when someone listens: a message
+ * without subscribers reaches nobody, and PUBLISH is a third of the
+ * per-job work here. */
 static const char finish_lua[] =
     "local n = (#KEYS - 5) / 2\n"
+    "local ttl = ARGV[2]\n"
+    "local listened = redis.call('PUBSUB', 'NUMSUB', ARGV[1])[2] > 0\n"
     "local ok, failed, retried, dead = 0, 0, 0, 0\n"
     "local done = {}\n"
+    "local a = 4\n"
+    "local function finish(i, rec, event, notify)\n"
+    "  if rec ~= '' then\n"
+    "    redis.call('SET', KEYS[5 + i], rec, 'PX', ttl)\n"
+    "    local reply = KEYS[5 + n + i]\n"
+    "    if reply ~= '' then\n"
+    "      redis.call('RPUSH', reply, rec)\n"
+    "      redis.call('PEXPIRE', reply, ttl)\n"
+    "    end\n"
+    "  end\n"
+    "  if notify and notify ~= '' then redis.call('LPUSH', KEYS[2], notify) end\n"
+    "  if listened then redis.call('PUBLISH', ARGV[1], event) end\n"
+    "end\n"
     "for i = 1, n do\n"
-    "  local a = 3 + (i - 1) * 8\n"
-    "  local kind = ARGV[a + 1]\n"
-    "  if redis.call('LREM', KEYS[1], -1, ARGV[a + 2]) == 0 then\n"
-    "    done[i] = 0\n"
-    "  else\n"
-    "    done[i] = 1\n"
-    "    local rec = ARGV[a + 3]\n"
-    "    if rec ~= '' then\n"
-    "      redis.call('SET', KEYS[5 + i], rec, 'PX', ARGV[2])\n"
-    "      local reply = KEYS[5 + n + i]\n"
-    "      if reply ~= '' then\n"
-    "        redis.call('RPUSH', reply, rec)\n"
-    "        redis.call('PEXPIRE', reply, ARGV[2])\n"
-    "      end\n"
+    "  local kind = ARGV[a]\n"
+    "  local present = redis.call('LREM', KEYS[1], -1, ARGV[a + 1]) == 1\n"
+    "  done[i] = present and 1 or 0\n"
+    "  if kind == 'ok' then\n"
+    "    if present then\n"
+    "      ok = ok + 1\n"
+    "      finish(i, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])\n"
     "    end\n"
-    "    if kind == 'ok' then ok = ok + 1\n"
-    "    elseif kind == 'retry' then\n"
+    "    a = a + 5\n"
+    "  elseif kind == 'retry' then\n"
+    "    if present then\n"
     "      failed = failed + 1; retried = retried + 1\n"
-    "      redis.call('ZADD', KEYS[3], ARGV[a + 6], ARGV[a + 5])\n"
-    "    elseif kind == 'dead' then\n"
-    "      failed = failed + 1; dead = dead + 1\n"
-    "      redis.call('LPUSH', KEYS[4], ARGV[a + 4])\n"
+    "      redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 2])\n"
+    "      finish(i, '', ARGV[a + 4], nil)\n"
     "    end\n"
-    "    if ARGV[a + 8] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[a + 8]) end\n"
-    "    if ARGV[a + 7] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[a + 7]) end\n"
+    "    a = a + 5\n"
+    "  elseif kind == 'dead' then\n"
+    "    if present then\n"
+    "      failed = failed + 1; dead = dead + 1\n"
+    "      redis.call('LPUSH', KEYS[4], ARGV[a + 2])\n"
+    "      finish(i, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])\n"
+    "    end\n"
+    "    a = a + 6\n"
+    "  else\n"
+    "    a = a + 2\n"
     "  end\n"
     "end\n"
     "if dead > 0 then redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[3]) - 1) end\n"

@@ -14,8 +14,9 @@ enum script_id {
     SCRIPT__COUNT
 };
 
-/* Per-outcome ARGV fields of SCRIPT_FINISH, after the 3 leading ones. */
-#define FINISH_FIELDS 8
+/* Most ARGV fields one outcome of SCRIPT_FINISH takes (a dead one), and
+ * the keys before the per-outcome ones. */
+#define FINISH_FIELDS_MAX 6
 #define FINISH_FIXED_KEYS 5
 
 const char *script_body(enum script_id id);

@@ -101,7 +101,7 @@ static const char *kind_name(enum outcome o)
 static int send_batch(struct worker *w, struct batch *b)
 {
     struct wqueue *q = b->q;
-    int argc = FINISH_FIXED_KEYS + 2 * (int)b->n + 3 + FINISH_FIELDS * (int)b->n;
+    int argc = FINISH_FIXED_KEYS + 2 * (int)b->n + 3 + FINISH_FIELDS_MAX * (int)b->n;
     const char **argv = malloc(sizeof(*argv) * (size_t)argc);
     size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
     char (*due)[24] = malloc(sizeof(*due) * b->n);
@@ -129,21 +129,35 @@ static int send_batch(struct worker *w, struct batch *b)
     CARG(deadmax);
     unsigned i = 0;
     for (struct jobq_ctx *c = b->head; c; c = c->next, i++) {
-        snprintf(due[i], sizeof(due[i]), "%" PRIu64, c->due_ms);
         CARG(kind_name(c->out));
         ARG(c->raw, c->rawlen);
-        SBARG(c->rec);
-        SBARG(c->dead);
-        SBARG(c->retry);
-        CARG(c->out == OUT_RETRY ? due[i] : "");
-        SBARG(c->event);
-        SBARG(c->notify);
+        switch (c->out) {
+        case OUT_OK:
+            SBARG(c->rec);
+            SBARG(c->event);
+            SBARG(c->notify);
+            break;
+        case OUT_RETRY:
+            snprintf(due[i], sizeof(due[i]), "%" PRIu64, c->due_ms);
+            SBARG(c->retry);
+            CARG(due[i]);
+            SBARG(c->event);
+            break;
+        case OUT_DEAD:
+            SBARG(c->dead);
+            SBARG(c->rec);
+            SBARG(c->event);
+            SBARG(c->notify);
+            break;
+        default:
+            break;
+        }
     }
 #undef ARG
 #undef CARG
 #undef SBARG
     int rc = redis_script(w->redis, SCRIPT_FINISH, on_finished, b,
-                          FINISH_FIXED_KEYS + 2 * (int)b->n, argc, argv, lens);
+                          FINISH_FIXED_KEYS + 2 * (int)b->n, a, argv, lens);
     if (rc == 0)
         w->sending++;
     free(argv);

@@ -27,9 +27,12 @@ def test_health_ready_and_metrics(r, workers):
     wait_until(lambda: get(base + "/readyz")[0] == 200, 10, "ready")
     push(r, "default", frame("m1", "math.sum_squares", {"n": 3}, reply_to="rep"))
     collect(r, "rep", 1, 10)
+    # the reply lands inside the finishing script, a moment before the
+    # worker reads that script's answer and counts the job
+    wait_until(lambda: re.search(r"^jobq_jobs_ok_total 1$", get(base + "/metrics")[1], re.M),
+               5, "ok counted")
     code, text = get(base + "/metrics")
     assert code == 200
-    assert re.search(r"^jobq_jobs_ok_total 1$", text, re.M), text
     assert re.search(r"^jobq_redis_up 1$", text, re.M)
     assert "# TYPE jobq_cpu_window gauge" in text
     # read-only: libevent refuses methods outside GET/HEAD with 501
