@@ -150,10 +150,11 @@ def io_concurrency(srv, n):
     return {"wall_s": t1 - t0, "peak_rss_kb": rss, "n": n}
 
 
-def cpu_rate(srv, threads, n):
+def cpu_rate(srv, threads, n, make=lambda i: frame(f"h{i}", "password.hash",
+                                                  {"password": f"Secret{i}x"})):
     r = srv.client()
     r.flushall()
-    fill(r, (frame(f"h{i}", "password.hash", {"password": f"Secret{i}x"}) for i in range(n)))
+    fill(r, (make(i) for i in range(n)))
     t0 = time.perf_counter()
     w = start_worker(srv, "--cpu-threads", str(threads))
     t1 = wait_finished(r, n, 600)
@@ -164,7 +165,17 @@ def cpu_rate(srv, threads, n):
 def cpu_scaling(srv, n):
     one = cpu_rate(srv, 1, n)
     two = cpu_rate(srv, 2, n)
-    return {"one": one, "two": two, "ratio": two / one, "n": n}
+    raw = subprocess.run([os.path.join(ROOT, "build-bench", "argon2_scaling"), str(n)],
+                         capture_output=True, text=True, timeout=600).stdout.split()
+    raw_one, raw_two = float(raw[0]), float(raw[1])
+    # The same pool on work bound by the ALU, not by memory bandwidth.
+    def alu(i):
+        return frame(f"q{i}", "math.sum_squares", {"n": 100_000_000})
+    alu_one = cpu_rate(srv, 1, n // 2, alu)
+    alu_two = cpu_rate(srv, 2, n // 2, alu)
+    return {"one": one, "two": two, "ratio": two / one, "n": n, "raw_one": raw_one,
+            "raw_two": raw_two, "raw_ratio": raw_two / raw_one, "alu_one": alu_one,
+            "alu_two": alu_two, "alu_ratio": alu_two / alu_one}
 
 
 def memory(srv, small, big):
@@ -296,7 +307,9 @@ def report(res):
         ("10000 sleep 1 s < 1.5 s wall", f"{io['wall_s']:.2f} s", met(io["wall_s"] < 1.5)),
         ("... peak RSS < 64 MiB", f"{io['peak_rss_kb'] / 1024:.1f} MiB",
          met(io["peak_rss_kb"] < 64 * 1024)),
-        ("CPU scaling 1 -> 2 threads >= 1.8x", f"{cpu['ratio']:.2f}x", met(cpu["ratio"] >= 1.8)),
+        ("CPU scaling 1 -> 2 threads >= 1.8x",
+         f"{cpu['ratio']:.2f}x (bare argon2id on this machine: {cpu['raw_ratio']:.2f}x)",
+         met(cpu["ratio"] >= 1.8)),
         ("idle RSS < 8 MiB", f"{mem['idle_kb'] / 1024:.1f} MiB", met(mem["idle_kb"] < 8 * 1024)),
         (f"RSS after {mem['big']:,} within 10% of after {mem['small']:,}",
          f"{mem['growth'] * 100:+.1f}%", met(mem["growth"] <= 0.10)),
@@ -318,7 +331,11 @@ def report(res):
         f"{io['wall_s']:.2f} s wall, peak RSS {io['peak_rss_kb'] / 1024:.1f} MiB | 1.0 s "
         f"ideal | {io['wall_s']:.2f}x ideal |",
         f"| `password.hash` (argon2id interactive), {cpu['n']} jobs | {cpu['one']:.1f}/s with "
-        f"1 thread, {cpu['two']:.1f}/s with 2 | | {cpu['ratio']:.2f}x |",
+        f"1 thread, {cpu['two']:.1f}/s with 2: {cpu['ratio']:.2f}x | the same hashes in a bare "
+        f"C loop: {cpu['raw_one']:.1f}/s, {cpu['raw_two']:.1f}/s: {cpu['raw_ratio']:.2f}x | "
+        f"{cpu['ratio'] / cpu['raw_ratio']:.2f} of the machine's own scaling |",
+        f"| `math.sum_squares` n=10^8 (ALU-bound), {cpu['n'] // 2} jobs | {cpu['alu_one']:.2f}/s "
+        f"with 1 thread, {cpu['alu_two']:.2f}/s with 2 | | {cpu['alu_ratio']:.2f}x |",
         f"| RSS | idle {mem['idle_kb'] / 1024:.1f} MiB; after {mem['small']:,} jobs "
         f"{mem['after_small_kb'] / 1024:.1f} MiB; after {mem['big']:,} "
         f"{mem['after_big_kb'] / 1024:.1f} MiB | | {mem['growth'] * 100:+.1f}% |",
