@@ -463,7 +463,7 @@ static int cmd_retry(jobq_client *c, struct opts *o)
     struct keys k;
     keys_init(&k, jobq_prefix(c), o->pos[1], "*");
     redisReply *r = cmd(c, "LRANGE %s 0 -1", k.dead);
-    struct frame_limits lim = {SIZE_MAX, 0};
+    struct frame_limits lim = {SIZE_MAX, 0, 0};
     long long retried = 0, skipped = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];

@@ -25,6 +25,12 @@ static uint64_t be(const unsigned char *p, int n)
 int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
              size_t errlen)
 {
+    return mp_check_limits(buf, len, max_entries, 0, err, errlen);
+}
+
+int mp_check_limits(const char *buf, size_t len, size_t max_entries,
+                    size_t max_string, char *err, size_t errlen)
+{
     const unsigned char *p = (const unsigned char *)buf, *end = p + len;
     uint64_t owed[FRAME_MAX_DEPTH + 1];
     int depth = 0;
@@ -87,6 +93,13 @@ int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
         }
         if (skip > (uint64_t)(end - p))
             return fail(err, errlen, "not msgpack: length points past the end");
+        bool sized = lw > 0 || (b >= 0xa0 && b <= 0xbf); /* str, bin, ext */
+        uint64_t data = skip - (b >= 0xc7 && b <= 0xc9); /* ext: type byte */
+        if (max_string && sized && data > max_string) {
+            snprintf(err, errlen, "string of %llu bytes, limit %zu",
+                     (unsigned long long)data, max_string);
+            return -1;
+        }
         p += skip;
         if (children > 0) {
             if (children > (uint64_t)(end - p))
@@ -115,11 +128,11 @@ int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
  * which for thousands of small jobs in flight is most of the memory. */
 #define ZONE_SLACK 256
 
-static int unpack_checked(const char *buf, size_t len,
-                          const struct frame_limits *lim, msgpack_zone **zone,
+static int unpack_checked(const char *buf, size_t len, size_t max_entries,
+                          size_t max_string, msgpack_zone **zone,
                           msgpack_object *root, char *err, size_t errlen)
 {
-    if (mp_check(buf, len, lim->max_entries, err, errlen) != 0)
+    if (mp_check_limits(buf, len, max_entries, max_string, err, errlen) != 0)
         return -1;
     *zone = msgpack_zone_new(len + ZONE_SLACK);
     size_t off = 0;
@@ -259,7 +272,10 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
                  lim->max_bytes);
         return -1;
     }
-    if (unpack_checked(buf, len, lim, &f->zone, &f->root, err, errlen) != 0)
+    /* The frame's own job bin may be as large as the frame: string limits
+     * apply inside the job. */
+    if (unpack_checked(buf, len, lim->max_entries, 0, &f->zone, &f->root, err,
+                       errlen) != 0)
         return -1;
     const msgpack_object *m = &f->root;
     const char *w = "frame ";
@@ -320,8 +336,8 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
 {
     memset(j, 0, sizeof(*j));
     char inner[200];
-    if (unpack_checked(f->job.ptr, f->job.len, lim, &j->zone, &j->root, inner,
-                       sizeof(inner)) != 0) {
+    if (unpack_checked(f->job.ptr, f->job.len, lim->max_entries, lim->max_string,
+                       &j->zone, &j->root, inner, sizeof(inner)) != 0) {
         snprintf(err, errlen, "job: %s", inner);
         return -1;
     }

@@ -47,6 +47,7 @@ struct job {
 struct frame_limits {
     size_t max_bytes;   /* whole frame */
     size_t max_entries; /* elements of one array or map */
+    size_t max_string;  /* one str, bin or ext inside the job; 0: no limit */
 };
 
 /* Checks that buf holds exactly one well-formed msgpack value whose nesting
@@ -54,6 +55,10 @@ struct frame_limits {
  * max_entries. Returns 0 or -1 with a reason in err. */
 int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
              size_t errlen);
+/* The same, also refusing any str, bin or ext longer than max_string (0:
+ * no limit). */
+int mp_check_limits(const char *buf, size_t len, size_t max_entries,
+                    size_t max_string, char *err, size_t errlen);
 
 /* Both return 0, or -1 with a one-line reason in err. On success the
  * caller calls the matching release. */

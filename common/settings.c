@@ -46,6 +46,7 @@ static const struct def defs[S__COUNT] = {
     [S_SHUTDOWN_GRACE_MS] = {"shutdown-grace-ms", NULL, K_UINT, "25000", 0, 3600000, false, "time running jobs get after SIGTERM"},
     [S_MAX_FRAME_BYTES] = {"max-frame-bytes", NULL, K_UINT, "1048576", 64, 536870912, false, "larger frames are dead at once"},
     [S_MAX_ENTRIES] = {"max-entries", NULL, K_UINT, "65536", 1, 16777216, false, "most elements in one array or map of a job"},
+    [S_MAX_STRING_BYTES] = {"max-string-bytes", NULL, K_UINT, "262144", 16, 536870912, false, "longest string, bin or ext inside a job"},
     [S_RESULT_TTL_S] = {"result-ttl-s", NULL, K_UINT, "86400", 1, 31536000, false, "TTL of results and reply_to lists"},
     [S_DEAD_MAX] = {"dead-max", NULL, K_UINT, "10000", 1, 100000000, false, "length the dead list is trimmed to"},
     [S_REDIS_TIMEOUT_MS] = {"redis-timeout-ms", NULL, K_UINT, "5000", 100, 600000, false, "a reply overdue by this drops the connection"},
@@ -282,6 +283,7 @@ static uint64_t *uint_slot(struct settings *s, int i)
     case S_SHUTDOWN_GRACE_MS: return &s->shutdown_grace_ms;
     case S_MAX_FRAME_BYTES: return &s->max_frame_bytes;
     case S_MAX_ENTRIES: return &s->max_entries;
+    case S_MAX_STRING_BYTES: return &s->max_string_bytes;
     case S_RESULT_TTL_S: return &s->result_ttl_s;
     case S_DEAD_MAX: return &s->dead_max;
     case S_REDIS_TIMEOUT_MS: return &s->redis_timeout_ms;

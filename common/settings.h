@@ -20,7 +20,7 @@ enum setting_id {
     S_PREFIX, S_WORKER_ID, S_LOG_FORMAT, S_LOG_LEVEL, S_LOG_FILE,
     S_RETRY_BASE_MS, S_RETRY_MAX_MS, S_DEFAULT_MAX_ATTEMPTS,
     S_DEFAULT_TIMEOUT_MS, S_HEARTBEAT_TTL_MS, S_SHUTDOWN_GRACE_MS,
-    S_MAX_FRAME_BYTES, S_MAX_ENTRIES, S_RESULT_TTL_S, S_DEAD_MAX,
+    S_MAX_FRAME_BYTES, S_MAX_ENTRIES, S_MAX_STRING_BYTES, S_RESULT_TTL_S, S_DEAD_MAX,
     S_REDIS_TIMEOUT_MS, S_FILE_ROOT, S_SIGNING_KEYS, S_REQUIRE_SIGNED,
     S_ADMIN_TOKEN, S__COUNT
 };
@@ -56,7 +56,7 @@ struct settings {
     int log_level;
     uint64_t retry_base_ms, retry_max_ms, default_max_attempts,
         default_timeout_ms, heartbeat_ttl_ms, shutdown_grace_ms,
-        max_frame_bytes, max_entries, result_ttl_s, dead_max,
+        max_frame_bytes, max_entries, max_string_bytes, result_ttl_s, dead_max,
         redis_timeout_ms;
 };
 

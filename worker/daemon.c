@@ -140,6 +140,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->live.lnext = w->live.lprev = &w->live;
     w->lim.max_bytes = s->max_frame_bytes;
     w->lim.max_entries = s->max_entries;
+    w->lim.max_string = s->max_string_bytes;
     if (keys && keys->n) {
         w->keys = *keys;
         w->have_keys = true;

@@ -7,7 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct frame_limits lim = {1 << 20, 65536};
+    static const struct frame_limits lim = {1 << 20, 65536, 262144};
     struct frame f;
     struct job j;
     char err[FRAME_ERROR_MAX];
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     frame_encode_retry(&sb, &f, f.attempt + 1, "e", 1, 1);
     struct frame g;
     /* A retry frame of a valid frame must itself decode. */
-    if (frame_decode(sb.data, sb.size, &(struct frame_limits){SIZE_MAX, 0}, &g,
+    if (frame_decode(sb.data, sb.size, &(struct frame_limits){SIZE_MAX, 0, 0}, &g,
                      err, sizeof(err)) != 0)
         __builtin_trap();
     frame_release(&g);

@@ -56,6 +56,8 @@ def hostile():
          "job: nested deeper than 32"),
         ("huge map", sj(m({"id": "x", "type": "t", "args": {str(i): i for i in range(70000)}})),
          "job: container has 70000 entries, limit 65536"),
+        ("string over max-string-bytes", sj(job_bytes("ls", "sleep", {"pad": "x" * 300000})),
+         "job: string of 300000 bytes, limit 262144"),
         ("frame over max-frame-bytes", sj(m({"id": "x", "type": "t", "args": "p" * (1 << 20)})),
          "frame too large ("),
         ("v as string", m({"v": "1", "job": good_job}), "frame field v must be an unsigned integer"),

@@ -9,7 +9,7 @@
 #include "canon.h"
 #include "frame.h"
 
-static const struct frame_limits lim = {1 << 20, 65536};
+static const struct frame_limits lim = {1 << 20, 65536, 0};
 
 /* A job map packed with the given extra entries. */
 static void pack_job(msgpack_sbuffer *sb, const char *id, const char *type)
@@ -122,7 +122,7 @@ static void test_frame_rejections(void **state)
 static void test_frame_too_large(void **state)
 {
     (void)state;
-    struct frame_limits small = {16, 100};
+    struct frame_limits small = {16, 100, 0};
     char buf[17] = {0};
     struct frame f;
     char err[256];
@@ -138,6 +138,35 @@ static void test_too_many_entries(void **state)
     assert_int_equal(mp_check(arr, 4, 2, err, sizeof(err)), -1);
     assert_string_equal(err, "container has 3 entries, limit 2");
     assert_int_equal(mp_check(arr, 4, 3, err, sizeof(err)), 0);
+}
+
+static void test_string_limit(void **state)
+{
+    (void)state;
+    char err[256];
+    const char s5[] = "\xa5hello";
+    const char b5[] = "\xc4\x05hello";
+    assert_int_equal(mp_check_limits(s5, 6, 0, 5, err, sizeof(err)), 0);
+    assert_int_equal(mp_check_limits(s5, 6, 0, 4, err, sizeof(err)), -1);
+    assert_string_equal(err, "string of 5 bytes, limit 4");
+    assert_int_equal(mp_check_limits(b5, 7, 0, 5, err, sizeof(err)), 0);
+    assert_int_equal(mp_check_limits(b5, 7, 0, 4, err, sizeof(err)), -1);
+    assert_string_equal(err, "string of 5 bytes, limit 4");
+    /* the frame's job bin is not held to the limit, the job's strings are */
+    struct frame_limits tight = {1 << 20, 100, 4};
+    msgpack_sbuffer job, fr;
+    msgpack_sbuffer_init(&job);
+    msgpack_sbuffer_init(&fr);
+    pack_job(&job, "job-1", "t");
+    frame_encode_new(&fr, job.data, job.size, NULL, NULL);
+    struct frame f;
+    struct job j;
+    assert_int_equal(frame_decode(fr.data, fr.size, &tight, &f, err, sizeof(err)), 0);
+    assert_int_equal(job_decode(&f, &tight, &j, err, sizeof(err)), -1);
+    assert_string_equal(err, "job: string of 5 bytes, limit 4"); /* the id */
+    frame_release(&f);
+    msgpack_sbuffer_destroy(&job);
+    msgpack_sbuffer_destroy(&fr);
 }
 
 static void test_depth_limit(void **state)
@@ -274,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_frame_rejections),
         cmocka_unit_test(test_frame_too_large),
         cmocka_unit_test(test_too_many_entries),
+        cmocka_unit_test(test_string_limit),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_job_rejections),
         cmocka_unit_test(test_names),
