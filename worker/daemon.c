@@ -199,9 +199,12 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     log_info("stopped: %llu ok, %llu retried, %llu dead, %llu late",
              (unsigned long long)w->n_ok, (unsigned long long)w->n_retry,
              (unsigned long long)w->n_dead, (unsigned long long)w->n_late);
+    /* Redis first: freeing it runs every pending callback with a NULL
+     * reply, and those may still arm the timers freed below. */
+    redis_free(w->redis);
+    w->redis = NULL;
     upkeep_stop(w);
     http_stop(http);
-    redis_free(w->redis);
     /* A CPU handler that overran cannot be joined; the process exit ends
      * it. Otherwise everything is released (leak checks see a clean run). */
     if (w->cpu_inflight == 0) {

@@ -353,6 +353,10 @@ void redis_free(struct redis *r)
 {
     if (!r)
         return;
+    /* Down everywhere first, so that a callback run below with a NULL reply
+     * cannot queue a command on a connection not yet torn down. */
+    for (int i = 0; i < r->nconn; i++)
+        r->conn[i].state = CONN_DOWN;
     for (int i = 0; i < r->nconn; i++) {
         struct conn *c = &r->conn[i];
         redisAsyncContext *ac = c->ac;

@@ -14,6 +14,8 @@
 
 static void arm(struct event *ev, uint64_t ms)
 {
+    if (!ev)
+        return; /* stopped: a late reply must not re-arm anything */
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(ev, &tv);
 }

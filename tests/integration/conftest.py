@@ -29,9 +29,10 @@ def free_port():
 
 
 class RedisServer:
-    def __init__(self, appendonly=False):
+    def __init__(self, appendonly=False, extra=()):
         self.dir = tempfile.mkdtemp(prefix="jobq-redis-")
         self.appendonly = appendonly
+        self.extra = list(extra)
         self.port = None
         self.proc = None
 
@@ -41,7 +42,7 @@ class RedisServer:
             args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                     "--dir", self.dir, "--save", "",
                     "--appendonly", "yes" if self.appendonly else "no",
-                    "--appendfsync", "always", "--logfile", "redis.log"]
+                    "--appendfsync", "always", "--logfile", "redis.log"] + self.extra
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
             deadline = time.time() + 10

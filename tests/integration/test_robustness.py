@@ -234,3 +234,25 @@ def test_redelivered_io_jobs_still_overlap(r, workers):
     recs = collect(r, "rep", 30, 10)
     assert time.time() - t0 < 4 * SLOW
     assert all(x["attempts"] == 2 for x in recs)
+
+
+def test_stop_while_replies_are_owed_exits_cleanly(workers):
+    # Redis pauses while the worker stops, so upkeep commands queue up
+    # behind the final requeue and are still owed when the loop ends: their
+    # callbacks then run during teardown and must find everything intact.
+    srv = RedisServer(extra=["--enable-debug-command", "yes"]).start()
+    try:
+        for _ in range(10):
+            w = workers("--redis-timeout-ms", "3000", "--log-level", "error",
+                        redis_server=srv)
+            wait_until(lambda: srv.client().zcard(key("default", "workers")) == 1, 10,
+                       "worker up")
+            pause = threading.Thread(target=lambda: srv.client().execute_command(
+                "DEBUG", "SLEEP", "0.8"))
+            pause.start()
+            time.sleep(0.1)
+            w.signal(signal.SIGTERM)
+            assert w.wait(15) == 0
+            pause.join()
+    finally:
+        srv.cleanup()
