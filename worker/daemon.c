@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <event2/event.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,25 @@ static void on_ready(void *arg)
         fetch_on_ready(w);
 }
 
+/* The cores CPU threads are pinned to, one per thread in turn: --cpu-set,
+ * or by default every core this process may run on (sched_getaffinity, so
+ * a container's cpuset is respected). */
+static int allowed_cores(const struct settings *s, int *cores)
+{
+    if (s->ncpus > 0) {
+        memcpy(cores, s->cpus, sizeof(int) * (size_t)s->ncpus);
+        return s->ncpus;
+    }
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 0; /* unpinned rather than wrong */
+    for (int c = 0; c < CPU_SETSIZE && n < SETTINGS_MAX_CPUS; c++)
+        if (CPU_ISSET(c, &set))
+            cores[n++] = c;
+    return n;
+}
+
 int daemon_run(const struct settings *s, const struct sign_keys *keys)
 {
     struct worker *w = calloc(1, sizeof(*w));
@@ -164,7 +184,9 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->base = event_base_new();
     w->handoff = handoff_new(w->base, dispatch_deliver, w);
     char err[256];
-    w->cpu = cpupool_new(s->cpu_threads, s->cpus, s->ncpus, w->handoff, err,
+    int cores[SETTINGS_MAX_CPUS];
+    int ncores = allowed_cores(s, cores);
+    w->cpu = cpupool_new(s->cpu_threads, cores, ncores, w->handoff, err,
                          sizeof(err));
     if (!w->cpu) {
         log_error("CPU pool: %s", err);

@@ -1,5 +1,6 @@
 """Bad input, concurrency on the loop, lost workers, graceful stops and a
 Redis restart: no job lost, none finished twice, the worker keeps running."""
+import os
 import signal
 import subprocess
 import threading
@@ -256,3 +257,24 @@ def test_stop_while_replies_are_owed_exits_cleanly(workers):
             pause.join()
     finally:
         srv.cleanup()
+
+
+def pinned_cores(w):
+    out = []
+    for t in os.listdir(f"/proc/{w.proc.pid}/task"):
+        with open(f"/proc/{w.proc.pid}/task/{t}/status") as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    out.append(line.split()[1])
+    return out
+
+
+def test_cpu_threads_are_pinned_one_core_each(workers):
+    cores = sorted(os.sched_getaffinity(0))
+    w = workers("--cpu-threads", str(len(cores)))
+    wait_until(lambda: len(pinned_cores(w)) > len(cores), 10, "threads started")
+    single = sorted(int(c) for c in pinned_cores(w) if c.isdigit())
+    assert single == cores  # one pool thread per allowed core, in turn
+    w2 = workers("--cpu-threads", "2", "--cpu-set", str(cores[-1]))
+    wait_until(lambda: len(pinned_cores(w2)) >= 3, 10, "threads started")
+    assert sorted(pinned_cores(w2)).count(str(cores[-1])) == 2
