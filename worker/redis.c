@@ -2,7 +2,10 @@
 #include "redis.h"
 
 #include <arpa/inet.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
+#include <netinet/in.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@ struct conn {
     unsigned failures;      /* consecutive, for backoff */
     unsigned setup_left;    /* setup replies still owed */
     struct event *retry;
+    struct evdns_getaddrinfo_request *resolving;
 };
 
 struct redis {
@@ -41,6 +45,7 @@ struct redis {
     struct event *watchdog;
     char sha[SCRIPT__COUNT][41];
     bool all_up;
+    struct evdns_base *dns; /* only for host names */
     char *fmt; /* resp_format's buffer */
     size_t fmt_cap;
     void (*on_ready)(void *);
@@ -257,12 +262,65 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     conn_open(arg);
 }
 
+static void conn_connect(struct conn *c, const char *ip);
+
+/* A host name is resolved with evdns before connecting: hiredis would call
+ * getaddrinfo(3), which blocks the loop, on every reconnect. */
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct conn *c = arg;
+    c->resolving = NULL;
+    if (result != 0 || !res) {
+        char why[400];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->r->url.host,
+                 evutil_gai_strerror(result));
+        if (res)
+            evutil_freeaddrinfo(res);
+        if (result != EVUTIL_EAI_CANCEL)
+            conn_drop(c, why);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (res->ai_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip,
+                  sizeof(ip));
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
+                  ip, sizeof(ip));
+    evutil_freeaddrinfo(res);
+    conn_connect(c, ip);
+}
+
 static void conn_open(struct conn *c)
+{
+    struct redis *r = c->r;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (!r->url.is_unix && inet_pton(AF_INET, r->url.host, buf) != 1 &&
+        inet_pton(AF_INET6, r->url.host, buf) != 1) {
+        if (!r->dns)
+            r->dns = evdns_base_new(r->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+                                        .ai_socktype = SOCK_STREAM};
+        c->state = CONN_CONNECTING;
+        c->last_progress = clock_mono_ms();
+        /* The callback may run at once (hosts file): set before calling. */
+        c->resolving = (void *)1;
+        struct evdns_getaddrinfo_request *req =
+            evdns_getaddrinfo(r->dns, r->url.host, NULL, &hints, on_resolved, c);
+        if (c->resolving)
+            c->resolving = req;
+        return;
+    }
+    conn_connect(c, NULL);
+}
+
+static void conn_connect(struct conn *c, const char *ip)
 {
     struct redis *r = c->r;
     redisAsyncContext *ac = r->url.is_unix
                                 ? redisAsyncConnectUnix(r->url.path)
-                                : redisAsyncConnect(r->url.host, r->url.port);
+                                : redisAsyncConnect(ip ? ip : r->url.host,
+                                                    r->url.port);
     if (!ac || ac->err) {
         char why[160];
         snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
@@ -288,6 +346,11 @@ static void conn_drop(struct conn *c, const char *why)
     struct redis *r = c->r;
     redisAsyncContext *ac = c->ac;
     bool was_up = c->state == CONN_UP;
+    if (c->resolving) {
+        struct evdns_getaddrinfo_request *req = c->resolving;
+        c->resolving = NULL;
+        evdns_getaddrinfo_cancel(req); /* its callback sees CANCEL */
+    }
     c->ac = NULL;
     c->state = CONN_DOWN;
     c->outstanding = 0;
@@ -317,7 +380,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < r->nconn; i++) {
         struct conn *c = &r->conn[i];
         bool waiting = c->state == CONN_CONNECTING || c->outstanding > 0;
-        if (c->ac && waiting &&
+        if ((c->ac || c->resolving) && waiting &&
             now - c->last_progress > r->timeout_ms + c->extra_ms)
             conn_drop(c, "reply overdue");
     }
@@ -360,6 +423,11 @@ void redis_free(struct redis *r)
     for (int i = 0; i < r->nconn; i++) {
         struct conn *c = &r->conn[i];
         redisAsyncContext *ac = c->ac;
+        if (c->resolving) {
+            struct evdns_getaddrinfo_request *req = c->resolving;
+            c->resolving = NULL;
+            evdns_getaddrinfo_cancel(req);
+        }
         c->ac = NULL;
         c->state = CONN_DOWN;
         if (ac) {
@@ -369,6 +437,8 @@ void redis_free(struct redis *r)
         event_free(c->retry);
     }
     event_free(r->watchdog);
+    if (r->dns)
+        evdns_base_free(r->dns, 0);
     free(r->conn);
     free(r->fmt);
     free(r);

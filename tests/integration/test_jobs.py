@@ -191,3 +191,10 @@ def test_redelivered_job_with_ok_result_is_not_run_again(r, workers):
     assert events(ps, 1, timeout=1) == []
     assert stats(r) == {}
     assert unpack(r.get(key("default", "result:r1"))) == rec
+
+
+def test_redis_by_host_name(r, workers, shared_redis):
+    # Names are resolved with evdns on the loop, never a blocking lookup.
+    workers("--redis", f"redis://localhost:{shared_redis.port}")
+    push(r, "default", frame("dns1", "sleep", {"ms": 0}, reply_to="rep"))
+    assert collect(r, "rep", 1, 10)[0]["status"] == "ok"
