@@ -355,12 +355,32 @@ static json_t *queue_names(jobq_client *c, struct opts *o)
     return names;
 }
 
+/* The workers of queue q with their heartbeat deadlines and how many jobs
+ * each holds, as a JSON array of objects. */
+static json_t *queue_workers(jobq_client *c, const struct keys *k, const char *q)
+{
+    json_t *out = json_array();
+    uint64_t now = clock_wall_ms();
+    redisReply *w = cmd(c, "ZRANGE %s 0 -1 WITHSCORES", k->workers);
+    for (size_t j = 0; j + 1 < w->elements; j += 2) {
+        char ak[KEYS_MAX];
+        snprintf(ak, sizeof(ak), "%s%s", k->active_prefix, w->element[j]->str);
+        uint64_t deadline = strtoull(w->element[j + 1]->str, NULL, 10);
+        json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:b, s:I}", "queue", q,
+                                             "worker", w->element[j]->str,
+                                             "deadline", (json_int_t)deadline,
+                                             "alive", deadline >= now, "active",
+                                             (json_int_t)count(c, "LLEN %s", ak)));
+    }
+    freeReplyObject(w);
+    return out;
+}
+
 static int cmd_stats(jobq_client *c, struct opts *o)
 {
     json_t *names = queue_names(c, o), *out = json_object();
-    size_t i;
-    json_t *qn;
-    uint64_t now = clock_wall_ms();
+    size_t i, j;
+    json_t *qn, *wk;
     json_array_foreach(names, i, qn) {
         const char *q = json_string_value(qn);
         struct keys k;
@@ -369,16 +389,13 @@ static int cmd_stats(jobq_client *c, struct opts *o)
         json_object_set_new(s, "pending", json_integer(count(c, "LLEN %s", k.pending)));
         json_object_set_new(s, "delayed", json_integer(count(c, "ZCARD %s", k.delayed)));
         json_object_set_new(s, "dead", json_integer(count(c, "LLEN %s", k.dead)));
-        long long active = 0;
-        redisReply *w = cmd(c, "ZRANGE %s 0 -1 WITHSCORES", k.workers);
-        long long alive = 0;
-        for (size_t j = 0; j + 1 < w->elements; j += 2) {
-            char ak[KEYS_MAX];
-            snprintf(ak, sizeof(ak), "%s%s", k.active_prefix, w->element[j]->str);
-            active += count(c, "LLEN %s", ak);
-            alive += strtoull(w->element[j + 1]->str, NULL, 10) >= now;
+        json_int_t active = 0, alive = 0;
+        json_t *ws = queue_workers(c, &k, q);
+        json_array_foreach(ws, j, wk) {
+            active += json_integer_value(json_object_get(wk, "active"));
+            alive += json_is_true(json_object_get(wk, "alive"));
         }
-        freeReplyObject(w);
+        json_decref(ws);
         json_object_set_new(s, "active", json_integer(active));
         json_object_set_new(s, "workers", json_integer(alive));
         redisReply *h = cmd(c, "HGETALL %s", k.stats);
@@ -386,9 +403,9 @@ static int cmd_stats(jobq_client *c, struct opts *o)
         const char *names4[] = {"processed", "failed", "retried", "dead"};
         for (int n = 0; n < 4; n++)
             json_object_set_new(counters, names4[n], json_integer(0));
-        for (size_t j = 0; j + 1 < h->elements; j += 2)
-            json_object_set_new(counters, h->element[j]->str,
-                                json_integer(strtoll(h->element[j + 1]->str, NULL, 10)));
+        for (size_t x = 0; x + 1 < h->elements; x += 2)
+            json_object_set_new(counters, h->element[x]->str,
+                                json_integer(strtoll(h->element[x + 1]->str, NULL, 10)));
         freeReplyObject(h);
         json_object_set_new(s, "counters", counters);
         json_object_set_new(out, q, s);
@@ -402,26 +419,14 @@ static int cmd_stats(jobq_client *c, struct opts *o)
 static int cmd_workers(jobq_client *c, struct opts *o)
 {
     json_t *names = queue_names(c, o);
-    size_t i;
-    json_t *qn;
-    uint64_t now = clock_wall_ms();
+    size_t i, j;
+    json_t *qn, *wk;
     json_array_foreach(names, i, qn) {
-        const char *q = json_string_value(qn);
         struct keys k;
-        keys_init(&k, jobq_prefix(c), q, "*");
-        redisReply *w = cmd(c, "ZRANGE %s 0 -1 WITHSCORES", k.workers);
-        for (size_t j = 0; j + 1 < w->elements; j += 2) {
-            char ak[KEYS_MAX];
-            snprintf(ak, sizeof(ak), "%s%s", k.active_prefix, w->element[j]->str);
-            uint64_t deadline = strtoull(w->element[j + 1]->str, NULL, 10);
-            json_t *o2 = json_pack("{s:s, s:s, s:I, s:b, s:I}", "queue", q,
-                                   "worker", w->element[j]->str, "deadline",
-                                   (json_int_t)deadline, "alive", deadline >= now,
-                                   "active", (json_int_t)count(c, "LLEN %s", ak));
-            print_json(o2);
-            json_decref(o2);
-        }
-        freeReplyObject(w);
+        keys_init(&k, jobq_prefix(c), json_string_value(qn), "*");
+        json_t *ws = queue_workers(c, &k, json_string_value(qn));
+        json_array_foreach(ws, j, wk) print_json(wk);
+        json_decref(ws);
     }
     json_decref(names);
     return 0;

@@ -40,6 +40,9 @@ def test_dead_job_exits_nonzero_and_can_be_retried(r, workers, shared_redis):
     wait_until(lambda: stats(r).get("dead") == 2, 10, "dead again after retry")
     s = json.loads(jobq(shared_redis, "stats", "default").stdout)["default"]
     assert s["dead"] == 1 and s["counters"]["dead"] == 2 and s["workers"] == 1
+    rows = [json.loads(l) for l in jobq(shared_redis, "workers").stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["alive"] and rows[0]["queue"] == "default"
+    assert rows[0]["active"] == 0
 
 
 def test_enqueue_file_and_delay(r, workers, shared_redis, tmp_path):
