@@ -84,6 +84,7 @@ static void on_take(redisReply *rep, void *priv)
             log_warn("take on %s failed: %s", q->name, rep->str);
         free(t);
         fetch_retry_later(w);
+        daemon_progress(w); /* a stopping worker waits on this reply */
         return;
     }
     for (size_t i = 0; i < rep->elements; i++) {
@@ -147,6 +148,7 @@ static void on_blmove(redisReply *rep, void *priv)
     else if (rep->type == REDIS_REPLY_ERROR) {
         log_warn("blocking take on %s failed: %s", q->name, rep->str);
         fetch_retry_later(w);
+        daemon_progress(w);
         return;
     }
     if (w->stopping) {
@@ -191,11 +193,12 @@ void fetch_kick(struct worker *w)
         !redis_ready(w->redis) || w->finishing > FINISH_BACKLOG_MAX)
         return;
     unsigned free_slots = worker_free_slots(w);
-    /* Refill in halves of the CPU window while jobs are running: a take
+    /* Refill in halves of the window while jobs are running: a take
      * sent for the first free slot would hold the one take in flight and
      * keep every batch tiny. An idle worker takes whatever it can. */
     unsigned running = w->cpu_inflight + w->io_inflight;
-    unsigned low = running ? w->cpu_slots / 2 : 1;
+    unsigned window = w->cpu_slots < w->io_slots ? w->cpu_slots : w->io_slots;
+    unsigned low = running && window > 1 ? window / 2 : 1;
     if (free_slots == 0 || free_slots < low)
         return;
     struct take *t = calloc(1, sizeof(*t));

@@ -198,3 +198,20 @@ def test_redis_by_host_name(r, workers, shared_redis):
     workers("--redis", f"redis://localhost:{shared_redis.port}")
     push(r, "default", frame("dns1", "sleep", {"ms": 0}, reply_to="rep"))
     assert collect(r, "rep", 1, 10)[0]["status"] == "ok"
+
+
+def test_small_io_window_keeps_its_slots_full(r, workers):
+    # With 4 io slots, each finished sleep must let another start at once,
+    # not wait for the whole batch: 40 x 300 ms in 4 slots is 3 s of waves
+    # either way, but staggered jobs show whether slots refill one by one.
+    workers("--io-concurrency", "4", "--cpu-threads", "2")
+    # fast CPU jobs first: the adaptive CPU window grows to its maximum
+    push(r, "default", *[frame(f"f{i}", "data.transform", {"username": "x"})
+                         for i in range(3000)])
+    wait_until(lambda: stats(r).get("processed") == 3000, 20, "fast jobs")
+    push(r, "default", *[frame(f"w{i}", "sleep", {"ms": 100 + 100 * (i % 4)}, reply_to="rep")
+                         for i in range(40)])
+    t0 = time.time()
+    collect(r, "rep", 40, 20)
+    # waves would cost 10 x 400 ms = 4 s; refilling slot by slot about 2.5 s
+    assert time.time() - t0 < 3.4
