@@ -12,7 +12,6 @@ struct cpupool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct task *head, *tail;
-    unsigned queued;
     int stopping;
     struct handoff *done;
     unsigned n;
@@ -34,7 +33,6 @@ static void *thread_main(void *arg)
         p->head = t->next;
         if (!p->head)
             p->tail = NULL;
-        p->queued--;
         pthread_mutex_unlock(&p->mu);
         t->run(t);
         handoff_push(p->done, t);
@@ -83,17 +81,8 @@ void cpupool_submit(struct cpupool *p, struct task *t)
     else
         p->head = t;
     p->tail = t;
-    p->queued++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
-}
-
-unsigned cpupool_queued(struct cpupool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    unsigned n = p->queued;
-    pthread_mutex_unlock(&p->mu);
-    return n;
 }
 
 void cpupool_free(struct cpupool *p)

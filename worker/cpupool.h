@@ -19,9 +19,6 @@ struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
  * is pushed to the handoff. */
 void cpupool_submit(struct cpupool *p, struct task *t);
 
-/* Tasks submitted and not yet started. */
-unsigned cpupool_queued(struct cpupool *p);
-
 /* Stops the threads after the tasks already running; queued tasks are
  * dropped (the caller owns them). Joins. */
 void cpupool_free(struct cpupool *p);

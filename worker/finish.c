@@ -30,7 +30,6 @@ void finish_add(struct worker *w, struct jobq_ctx *ctx)
     else
         q->fin_head = ctx;
     q->fin_tail = ctx;
-    q->fin_n++;
     w->finishing++;
     event_active(w->flush_ev, EV_TIMEOUT, 0);
 }
@@ -45,7 +44,6 @@ static void hold(struct worker *w, struct batch *b)
     if (!b->q->fin_head)
         b->q->fin_tail = last;
     b->q->fin_head = b->head;
-    b->q->fin_n += b->n;
     struct timeval tv = {0, FINISH_RETRY_MS * 1000};
     evtimer_add(w->finish_retry, &tv);
 }
@@ -54,7 +52,6 @@ static void on_finished(redisReply *rep, void *priv)
 {
     struct batch *b = priv;
     struct worker *w = b->q->w;
-    w->sending--;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != b->n) {
         log_warn("finishing %u jobs on %s failed (%s); holding them", b->n,
                  b->q->name, rep && rep->type == REDIS_REPLY_ERROR ? rep->str
@@ -158,8 +155,6 @@ static int send_batch(struct worker *w, struct batch *b)
 #undef SBARG
     int rc = redis_script(w->redis, SCRIPT_FINISH, on_finished, b,
                           FINISH_FIXED_KEYS + 2 * (int)b->n, a, argv, lens);
-    if (rc == 0)
-        w->sending++;
     free(argv);
     free(lens);
     free(due);
@@ -184,7 +179,6 @@ void finish_flush(struct worker *w)
             if (!q->fin_head)
                 q->fin_tail = NULL;
             last->next = NULL;
-            q->fin_n -= b->n;
             if (send_batch(w, b) != 0) {
                 hold(w, b);
                 free(b);

@@ -505,11 +505,3 @@ int redis_blocking(struct redis *r, int slot, redis_reply_fn fn, void *priv,
     c->extra_ms = block_ms;
     return 0;
 }
-
-unsigned redis_outstanding(const struct redis *r)
-{
-    unsigned n = 0;
-    for (int i = 0; i < r->nconn; i++)
-        n += r->conn[i].outstanding;
-    return n;
-}

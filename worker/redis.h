@@ -49,6 +49,4 @@ int redis_blocking(struct redis *r, int slot, redis_reply_fn fn, void *priv,
                    uint64_t block_ms, int argc, const char **argv,
                    const size_t *lens);
 
-/* Commands sent and not yet answered, on every connection. */
-unsigned redis_outstanding(const struct redis *r);
 #endif

@@ -38,7 +38,6 @@ struct wqueue {
     bool blocking;   /* fetch: a BLMOVE is outstanding on slot index */
     struct keys keys;
     struct jobq_ctx *fin_head, *fin_tail; /* finish: outcomes not yet sent */
-    unsigned fin_n;
 };
 
 struct worker {
@@ -69,7 +68,6 @@ struct worker {
 
     /* finish */
     unsigned finishing; /* outcomes produced and not yet acknowledged */
-    unsigned sending;   /* finishing script calls outstanding */
     struct event *flush_ev, *finish_retry;
 
     /* upkeep */
