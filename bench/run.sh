@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/install-deps.sh
 jobq_install_deps
-command -v valgrind >/dev/null || { [ "$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DJOBQ_BENCH=ON >/dev/null
 cmake --build build-bench -j"$(nproc)" >/dev/null
 exec /usr/bin/python3 bench/bench.py "$@"

@@ -4,7 +4,7 @@
 jobq_install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
         libhiredis-dev libevent-dev libmsgpack-dev libsodium-dev libinih-dev
-        libjansson-dev libcmocka-dev redis-server redis-tools
+        libjansson-dev libcmocka-dev redis-server redis-tools valgrind
         python3 python3-redis python3-msgpack python3-pytest)
     local missing=()
     for p in "${pkgs[@]}"; do
