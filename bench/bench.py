@@ -216,12 +216,12 @@ def instructions(srv, n):
     return {"ir_per_job": total / n, "n": n}
 
 
-def peer(name, srv, n):
+def peer(name, srv, n, workload="drain"):
     script = os.path.join(HERE, "peers", name, "run.sh")
     r = srv.client()
     r.flushall()
-    p = subprocess.run(["bash", script, str(srv.port), str(n)], capture_output=True, text=True,
-                       timeout=1200)
+    p = subprocess.run(["bash", script, str(srv.port), str(n), workload], capture_output=True,
+                       text=True, timeout=1200)
     if p.returncode != 0:
         log(f"peer {name} failed:\n{p.stderr[-2000:]}")
         return None
@@ -283,6 +283,12 @@ def main():
                 if name:
                     log(f"peer {name} ...")
                     res["peers"][name] = peer(name, srv, 20000)
+            # Latency needs a completion notice: Sidekiq has no result API.
+            res["peer_latency"] = {}
+            for name in ("bullmq", "rq"):
+                if name in a.peers.split(","):
+                    log(f"peer {name} latency ...")
+                    res["peer_latency"][name] = peer(name, srv, 1000, "latency")
     finally:
         srv.cleanup()
     report(res)
@@ -351,6 +357,21 @@ def report(res):
         for name, v in peers.items():
             lines.append(f"| {name} | {v['settings']} | {v['n']:,} | {v['jobs_per_s']:,.0f} | "
                          f"{d['jobs_per_s'] / v['jobs_per_s']:.1f}x |")
+    plat = {k: v for k, v in res.get("peer_latency", {}).items() if v}
+    if plat:
+        lines += ["", "## Peers: enqueue-to-completion latency, single jobs to an idle worker", "",
+                  "Each system with its own client and completion notice (jobq: `reply_to` "
+                  "BLPOP; BullMQ: `job.waitUntilFinished`; RQ: polling the job status), as a "
+                  "multiple of a PING round trip on that same client. Sidekiq has no result "
+                  "API, so no figure.", "",
+                  "| system | p50 | p99 | p99.9 | PING RTT | p50 / RTT |",
+                  "| --- | --- | --- | --- | --- | --- |",
+                  f"| jobq | {lat['p50_us']:.0f} us | {lat['p99_us']:.0f} us | "
+                  f"{lat['p999_us']:.0f} us | {lat['rtt_us']:.0f} us | {lat['p50_x']:.2f}x |"]
+        for name, v in plat.items():
+            lines.append(f"| {name} | {v['p50_us']:.0f} us | {v['p99_us']:.0f} us | "
+                         f"{v['p999_us']:.0f} us | {v['rtt_us']:.0f} us | "
+                         f"{v['p50_us'] / v['rtt_us']:.2f}x |")
     lines += ["", "## Goals", "", "| goal | measured | |", "| --- | --- | --- |"]
     lines += [f"| {g} | {m} | {s} |" for g, m, s in goals]
     text = "\n".join(lines) + "\n"

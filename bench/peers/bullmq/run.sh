@@ -9,6 +9,13 @@ mkdir -p "$work"
 cp "$here"/*.mjs "$work"/
 [ -d "$work/node_modules/bullmq" ] || (cd "$work" && npm install --silent --no-audit --no-fund bullmq@5 >&2)
 export PORT=$port
+if [ "${3:-drain}" = latency ]; then
+    QUEUE=lat node "$work/worker.mjs" >/dev/null 2>&1 & wpid=$!
+    sleep 1
+    node "$work/latency.mjs" "$n"
+    kill -TERM $wpid; wait $wpid 2>/dev/null || true
+    exit 0
+fi
 node "$work/fill.mjs" "$n"
 pids=()
 for i in 1 2; do node "$work/worker.mjs" >/dev/null 2>&1 & pids+=($!); done
