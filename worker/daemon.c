@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cpupool.h"
 #include "dispatch.h"
 #include "fetch.h"
@@ -19,7 +20,7 @@
 
 static void arm(struct event *ev, uint64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = clock_timeval(ms);
     evtimer_add(ev, &tv);
 }
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backoff.h"
 #include "clock.h"
@@ -264,21 +263,14 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     dispatch_complete(ctx);
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void run_cpu(struct task *t)
 {
     struct jobq_ctx *ctx = container_of(t, struct jobq_ctx, task);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = clock_mono_ns();
     if (ctx->h->cpu(ctx) != 0 && !ctx->failed)
         jobq_fail(ctx, JOBQ_RETRYABLE, "handler %s failed without a message",
                   ctx->h->type);
-    ctx->run_ns = mono_ns() - t0;
+    ctx->run_ns = clock_mono_ns() - t0;
 }
 
 /* The CPU window follows the moving average of run time (see worker.h). */
@@ -301,8 +293,7 @@ static void start(struct jobq_ctx *ctx)
     ctx->running = true;
     ctx->started_ms = clock_mono_ms();
     ctx->deadline = evtimer_new(w->base, on_deadline, ctx);
-    struct timeval tv = {(time_t)(ctx->timeout_ms / 1000),
-                         (suseconds_t)(ctx->timeout_ms % 1000) * 1000};
+    struct timeval tv = clock_timeval(ctx->timeout_ms);
     evtimer_add(ctx->deadline, &tv);
     if (ctx->h->cls == JOBQ_CLASS_CPU) {
         w->cpu_inflight++;

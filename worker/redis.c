@@ -367,7 +367,7 @@ static void conn_drop(struct conn *c, const char *why)
         log_warn("redis: connection %s lost (%s); retrying in %llu ms",
                  c->blocking ? "blocking" : "commands", why ? why : "?",
                  (unsigned long long)delay);
-    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    struct timeval tv = clock_timeval(delay);
     evtimer_add(c->retry, &tv);
 }
 

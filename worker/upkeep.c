@@ -16,7 +16,7 @@ static void arm(struct event *ev, uint64_t ms)
 {
     if (!ev)
         return; /* stopped: a late reply must not re-arm anything */
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = clock_timeval(ms);
     evtimer_add(ev, &tv);
 }
 
