@@ -1,5 +1,7 @@
 /* Thread pool (see cpupool.h): one mutex-and-condition submit queue
- * shared by the threads, completions through the handoff. */
+ * shared by the threads, completions through the handoff. Threads take
+ * one task at a time, so a long job never holds short ones back from an
+ * idle thread. */
 #include "cpupool.h"
 
 #include <pthread.h>
@@ -13,6 +15,7 @@ struct cpupool {
     pthread_cond_t cv;
     struct task *head, *tail;
     int stopping;
+    unsigned idle; /* threads waiting on cv */
     struct handoff *done;
     unsigned n;
     pthread_t *threads;
@@ -23,8 +26,11 @@ static void *thread_main(void *arg)
     struct cpupool *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stopping)
+        while (!p->head && !p->stopping) {
+            p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
+            p->idle--;
+        }
         if (p->stopping) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
@@ -72,16 +78,24 @@ struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
     return p;
 }
 
-void cpupool_submit(struct cpupool *p, struct task *t)
+void cpupool_submit(struct cpupool *p, struct task *first, struct task *last,
+                    unsigned n)
 {
-    t->next = NULL;
+    last->next = NULL;
     pthread_mutex_lock(&p->mu);
     if (p->tail)
-        p->tail->next = t;
+        p->tail->next = first;
     else
-        p->head = t;
-    p->tail = t;
-    pthread_cond_signal(&p->cv);
+        p->head = first;
+    p->tail = last;
+    /* Busy threads come back for more by themselves; a wake-up is a
+     * futex call here and a context switch there, which costs more than
+     * a microsecond job. */
+    if (p->idle && n >= p->idle)
+        pthread_cond_broadcast(&p->cv);
+    else
+        for (unsigned i = 0; i < n && i < p->idle; i++)
+            pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 

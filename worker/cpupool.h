@@ -15,9 +15,11 @@ struct cpupool;
 struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
                             struct handoff *done, char *err, size_t errlen);
 
-/* Loop thread. The task's run() executes on a pool thread; then the task
- * is pushed to the handoff. */
-void cpupool_submit(struct cpupool *p, struct task *t);
+/* Loop thread. n tasks linked through next, first to last, in one lock
+ * and at most one wake-up per idle thread. Each task's run() executes on
+ * a pool thread; then the task is pushed to the handoff. */
+void cpupool_submit(struct cpupool *p, struct task *first, struct task *last,
+                    unsigned n);
 
 /* Stops the threads after the tasks already running; queued tasks are
  * dropped (the caller owns them). Joins. */

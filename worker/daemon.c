@@ -193,6 +193,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         log_error("CPU pool: %s", err);
         return 1;
     }
+    w->submit_ev = event_new(w->base, -1, 0, dispatch_on_submit, w);
     w->flush_ev = event_new(w->base, -1, 0, finish_on_event, w);
     w->finish_retry = evtimer_new(w->base, finish_on_event, w);
     w->fetch_retry = evtimer_new(w->base, fetch_on_retry, w);
@@ -242,6 +243,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         handoff_free(w->handoff);
         for (int i = 0; i < 3; i++)
             event_free(w->sig_ev[i]);
+        event_free(w->submit_ev);
         event_free(w->flush_ev);
         event_free(w->finish_retry);
         event_free(w->fetch_retry);

@@ -298,11 +298,32 @@ static void start(struct jobq_ctx *ctx)
     if (ctx->h->cls == JOBQ_CLASS_CPU) {
         w->cpu_inflight++;
         ctx->task.run = run_cpu;
-        cpupool_submit(w->cpu, &ctx->task);
+        /* A take brings jobs in bursts: they go to the pool in one lock
+         * and one wake-up, once this round of callbacks is over. */
+        ctx->task.next = NULL;
+        if (w->staged_last)
+            w->staged_last->next = &ctx->task;
+        else
+            w->staged_first = &ctx->task;
+        w->staged_last = &ctx->task;
+        w->staged_n++;
+        event_active(w->submit_ev, EV_TIMEOUT, 0);
     } else {
         w->io_inflight++;
         ctx->h->start(ctx);
     }
+}
+
+void dispatch_on_submit(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (!w->staged_n)
+        return;
+    cpupool_submit(w->cpu, w->staged_first, w->staged_last, w->staged_n);
+    w->staged_first = w->staged_last = NULL;
+    w->staged_n = 0;
 }
 
 void dispatch_complete(struct jobq_ctx *ctx)
@@ -435,6 +456,9 @@ void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
 
 void dispatch_abandon_all(struct worker *w)
 {
+    /* Staged jobs go to the pool now, to come back abandoned like the
+     * rest. */
+    dispatch_on_submit(-1, 0, w);
     for (struct jobq_ctx *ctx = w->live.lnext, *next; ctx != &w->live;
          ctx = next) {
         next = ctx->lnext;

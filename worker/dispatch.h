@@ -4,6 +4,7 @@
 #ifndef JOBQ_DISPATCH_H
 #define JOBQ_DISPATCH_H
 
+#include <event2/util.h>
 #include <stddef.h>
 
 #include "task.h"
@@ -15,6 +16,10 @@ void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
 
 /* An attempt ended (IO handlers via jobq_done, CPU via the handoff). */
 void dispatch_complete(struct jobq_ctx *ctx);
+
+/* Event callback: hands the CPU jobs started in this round of callbacks
+ * to the pool at once. */
+void dispatch_on_submit(evutil_socket_t fd, short what, void *arg);
 
 /* Handoff delivery: a CPU task came back. */
 void dispatch_deliver(struct task *t, void *arg);

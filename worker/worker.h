@@ -23,7 +23,7 @@ struct event_base;
  * and one replica cannot hoard a backlog its peers could be running. */
 #define CPU_LOOKAHEAD_NS 2000000u
 #define CPU_SLOTS_MIN_PER_THREAD 2u
-#define CPU_SLOTS_MAX_PER_THREAD 128u
+#define CPU_SLOTS_MAX_PER_THREAD 256u
 /* Outcomes held unacknowledged (Redis away) before fetching pauses. */
 #define FINISH_BACKLOG_MAX 4096
 /* Outcomes per finishing script call. */
@@ -58,6 +58,9 @@ struct worker {
     uint64_t cpu_run_ns; /* moving average of a CPU handler's run time */
     struct jobq_ctx live; /* sentinel: every job between take and finish */
     unsigned live_n;
+    struct task *staged_first, *staged_last; /* CPU jobs not yet submitted */
+    unsigned staged_n;
+    struct event *submit_ev;
 
     /* fetch */
     unsigned take_reserved; /* slots asked for by an outstanding take */

@@ -9,6 +9,8 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -59,9 +61,16 @@ static void test_every_task_once(void **state)
     struct cpupool *p = cpupool_new(3, cpus, 1, h, err, sizeof(err));
     assert_non_null(p);
     struct item *items = calloc(NTASKS, sizeof(*items));
-    for (int i = 0; i < NTASKS; i++) {
-        items[i].task.run = work;
-        cpupool_submit(p, &items[i].task);
+    /* Chains of every length from 1 up, as takes bring them. */
+    for (int i = 0, len = 1; i < NTASKS; i += len, len++) {
+        if (i + len > NTASKS)
+            len = NTASKS - i;
+        for (int k = i; k < i + len; k++) {
+            items[k].task.run = work;
+            items[k].task.next = k + 1 < i + len ? &items[k + 1].task : NULL;
+        }
+        cpupool_submit(p, &items[i].task, &items[i + len - 1].task,
+                       (unsigned)len);
     }
     struct timeval limit = {30, 0};
     event_base_loopexit(c.base, &limit);
@@ -79,6 +88,68 @@ static void test_every_task_once(void **state)
     handoff_free(h);
     event_base_free(c.base);
     free(items);
+}
+
+/* One slow task at the head of a chain, short ones behind it: the short
+ * ones all come back while the slow one still runs, so a thread never
+ * holds queued tasks it is not running. The slow task waits for them
+ * (bounded), so a pool that held them back makes it time out. */
+#define SHORT_N 10
+static atomic_int shorts_back;
+static atomic_int slow_saw;
+
+static void slow_work(struct task *t)
+{
+    (void)t;
+    for (int i = 0; i < 10000 && atomic_load(&shorts_back) < SHORT_N; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    atomic_store(&slow_saw, atomic_load(&shorts_back));
+}
+
+static void short_work(struct task *t)
+{
+    (void)t;
+}
+
+struct hol {
+    struct event_base *base;
+    struct task *slow;
+    int back;
+};
+
+static void hol_deliver(struct task *t, void *arg)
+{
+    struct hol *h = arg;
+    if (t != h->slow)
+        atomic_fetch_add(&shorts_back, 1);
+    if (++h->back == SHORT_N + 1)
+        event_base_loopexit(h->base, NULL);
+}
+
+static void test_slow_task_holds_nothing_back(void **state)
+{
+    (void)state;
+    struct task tasks[SHORT_N + 1];
+    struct hol hl = {.base = event_base_new(), .slow = &tasks[0]};
+    struct handoff *h = handoff_new(hl.base, hol_deliver, &hl);
+    char err[128];
+    struct cpupool *p = cpupool_new(2, NULL, 0, h, err, sizeof(err));
+    assert_non_null(p);
+    for (int i = 0; i <= SHORT_N; i++) {
+        tasks[i].run = i ? short_work : slow_work;
+        tasks[i].next = i < SHORT_N ? &tasks[i + 1] : NULL;
+    }
+    cpupool_submit(p, &tasks[0], &tasks[SHORT_N], SHORT_N + 1);
+    struct timeval limit = {30, 0};
+    event_base_loopexit(hl.base, &limit);
+    event_base_dispatch(hl.base);
+    assert_int_equal(hl.back, SHORT_N + 1);
+    assert_int_equal(atomic_load(&slow_saw), SHORT_N);
+    cpupool_free(p);
+    handoff_free(h);
+    event_base_free(hl.base);
 }
 
 static void test_bad_core_is_reported(void **state)
@@ -100,6 +171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_task_once),
+        cmocka_unit_test(test_slow_task_holds_nothing_back),
         cmocka_unit_test(test_bad_core_is_reported),
     };
     return cmocka_run_group_tests_name("cpupool", tests, NULL, NULL);
