@@ -84,16 +84,32 @@ def stop(p):
     p.wait(timeout=120)
 
 
+def cpu_s(pid):
+    """User plus system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        st = f.read().rsplit(")", 1)[1].split()
+    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s(r):
+    c = r.info("cpu")
+    return c["used_cpu_sys"] + c["used_cpu_user"]
+
+
 def drain(srv, n):
     r = srv.client()
     r.flushall()
     fill(r, transform_frames(n))
     w = start_worker(srv, "--cpu-threads", "2")
     t0 = first_take(r, n)
+    rc, wc = redis_cpu_s(r), cpu_s(w.pid)
     t1 = wait_finished(r, n, 600)
     rss = status_kb(w.pid, "VmHWM")
+    wc = cpu_s(w.pid) - wc
+    rc = redis_cpu_s(r) - rc
     stop(w)
-    return {"jobs_per_s": n / (t1 - t0), "n": n, "peak_rss_kb": rss}
+    return {"jobs_per_s": n / (t1 - t0), "n": n, "peak_rss_kb": rss,
+            "cpu_us_per_job": wc / n * 1e6, "redis_us_per_job": rc / n * 1e6}
 
 
 def redis_floor(srv):
@@ -142,8 +158,8 @@ def io_concurrency(srv, n):
     r = srv.client()
     r.flushall()
     fill(r, (frame(f"s{i}", "sleep", {"ms": 1000}) for i in range(n)))
-    t0 = time.perf_counter()
     w = start_worker(srv, "--io-concurrency", str(n))
+    t0 = first_take(r, n)
     t1 = wait_finished(r, n, 120)
     rss = status_kb(w.pid, "VmHWM")
     stop(w)
@@ -155,8 +171,8 @@ def cpu_rate(srv, threads, n, make=lambda i: frame(f"h{i}", "password.hash",
     r = srv.client()
     r.flushall()
     fill(r, (make(i) for i in range(n)))
-    t0 = time.perf_counter()
     w = start_worker(srv, "--cpu-threads", str(threads))
+    t0 = first_take(r, n)
     t1 = wait_finished(r, n, 600)
     stop(w)
     return n / (t1 - t0)
@@ -216,16 +232,117 @@ def instructions(srv, n):
     return {"ir_per_job": total / n, "n": n}
 
 
-def peer(name, srv, n, workload="drain"):
-    script = os.path.join(HERE, "peers", name, "run.sh")
-    r = srv.client()
-    r.flushall()
-    p = subprocess.run(["bash", script, str(srv.port), str(n), workload], capture_output=True,
-                       text=True, timeout=1200)
-    if p.returncode != 0:
-        log(f"peer {name} failed:\n{p.stderr[-2000:]}")
-        return None
-    return json.loads(p.stdout.strip().splitlines()[-1])
+class Peer:
+    """A peer through its adapter (bench/peers/NAME/run.sh, interface in
+    bench/peers/common.sh); timing, RSS, CPU and counting happen here, the
+    same way as for jobq."""
+
+    def __init__(self, name, srv):
+        self.name, self.srv = name, srv
+        self.script = os.path.join(HERE, "peers", name, "run.sh")
+        self.version = self.run("setup").strip().splitlines()[-1]
+        self.left_lua = self.run("left")
+        self.queued_lua = self.run("queued")
+
+    def run(self, *args, timeout=1200):
+        p = subprocess.run(["bash", self.script, *map(str, args)], capture_output=True,
+                           text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"peer {self.name} {args[0]} failed:\n{p.stderr[-2000:]}")
+        return p.stdout
+
+    def wait_left(self, r, n, below, timeout, lua=None):
+        deadline = time.time() + timeout
+        while int(r.eval(lua or self.left_lua, 0, n)) >= below:
+            if time.time() > deadline:
+                raise RuntimeError(f"{self.name}: {self.left(r, n)} of {n} left after {timeout}s")
+            time.sleep(0.002)
+        return time.perf_counter()
+
+    def workers(self, procs, concurrency):
+        return [subprocess.Popen(["bash", self.script, "worker", str(self.srv.port),
+                                  str(concurrency)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL) for _ in range(procs)]
+
+    @staticmethod
+    def stop(ws):
+        for w in ws:
+            w.send_signal(signal.SIGTERM)
+        for w in ws:
+            try:
+                w.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+
+    def timed(self, workload, n, procs, concurrency, timeout=900):
+        """n jobs of a workload, from the first take to the last finish."""
+        r = self.srv.client()
+        r.flushall()
+        self.run("fill", self.srv.port, workload, n)
+        ws = self.workers(procs, concurrency)
+        try:
+            t0 = self.wait_left(r, n, n, timeout, self.queued_lua)
+            rc, wc = redis_cpu_s(r), sum(cpu_s(w.pid) for w in ws)
+            t1 = self.wait_left(r, n, 1, timeout)
+            rss = sum(status_kb(w.pid, "VmHWM") for w in ws)
+            wc = sum(cpu_s(w.pid) for w in ws) - wc
+            rc = redis_cpu_s(r) - rc
+        finally:
+            self.stop(ws)
+        return {"n": n, "procs": procs, "concurrency": concurrency, "wall_s": t1 - t0,
+                "jobs_per_s": n / (t1 - t0), "peak_rss_kb": rss,
+                "cpu_us_per_job": wc / n * 1e6, "redis_us_per_job": rc / n * 1e6}
+
+    def memory(self, procs, concurrency, small, big):
+        r = self.srv.client()
+        r.flushall()
+        ws = self.workers(procs, concurrency)
+        try:
+            time.sleep(3)  # start-up: interpreters load, workers register
+            idle = sum(status_kb(w.pid, "VmRSS") for w in ws)
+            marks, done = {}, 0
+            for target in (small, big):
+                self.run("fill", self.srv.port, "transform", target - done)
+                done = target
+                self.wait_left(r, done, 1, 900)
+                marks[target] = sum(status_kb(w.pid, "VmRSS") for w in ws)
+        finally:
+            self.stop(ws)
+        return {"idle_kb": idle, "after_small_kb": marks[small], "after_big_kb": marks[big],
+                "small": small, "big": big, "growth": marks[big] / marks[small] - 1}
+
+
+# Each peer with its documented way to use two cores: one process per core
+# (Ruby, Node and CPython each run one thread of their code at a time),
+# the default or recommended concurrency for short jobs, a high one for
+# I/O waits, and one job per process for CPU-bound hashing.
+PEER_SETTINGS = {
+    "sidekiq": {"drain": 10, "io": 50, "io_n": 1000, "small": 20000, "big": 100000},
+    "bullmq": {"drain": 100, "io": 5000, "io_n": 10000, "small": 20000, "big": 100000},
+    "rq": {"drain": 1, "io": 1, "io_n": 10, "small": 20000, "big": 40000},
+}
+
+
+def peer(name, srv, hash_n, latency_n):
+    p = Peer(name, srv)
+    cfg = PEER_SETTINGS[name]
+    res = {"version": p.version}
+    log(f"  {name} drain ...")
+    res["drain"] = p.timed("transform", cfg["small"], 2, cfg["drain"])
+    log(f"  {name} io ...")
+    res["io"] = p.timed("sleep", cfg["io_n"], 2, cfg["io"])
+    log(f"  {name} cpu ...")
+    one = p.timed("hash", hash_n, 1, 1)
+    two = p.timed("hash", hash_n, 2, 1)
+    res["cpu"] = {"one": one["jobs_per_s"], "two": two["jobs_per_s"],
+                  "ratio": two["jobs_per_s"] / one["jobs_per_s"], "n": hash_n}
+    log(f"  {name} memory ...")
+    res["memory"] = p.memory(2, cfg["drain"], cfg["small"], cfg["big"])
+    if latency_n and "latency)" in open(p.script).read():
+        log(f"  {name} latency ...")
+        res["latency"] = json.loads(p.run("latency", srv.port, latency_n).strip().splitlines()[-1])
+    return res
 
 
 def machine():
@@ -282,16 +399,88 @@ def main():
             for name in a.peers.split(","):
                 if name:
                     log(f"peer {name} ...")
-                    res["peers"][name] = peer(name, srv, 20000)
-            # Latency needs a completion notice: Sidekiq has no result API.
-            res["peer_latency"] = {}
-            for name in ("bullmq", "rq"):
-                if name in a.peers.split(","):
-                    log(f"peer {name} latency ...")
-                    res["peer_latency"][name] = peer(name, srv, 1000, "latency")
+                    try:
+                        res["peers"][name] = peer(name, srv, 24, 1000)
+                    except Exception as e:  # a peer that fails is reported, not fatal
+                        log(f"peer {name} failed: {e}")
     finally:
         srv.cleanup()
     report(res)
+
+
+def peer_tables(res, peers):
+    """The workloads beside the peers, each system with its own settings,
+    ratios as jobq's figure over the peer's."""
+    d, lat, io, cpu, mem = (res[k] for k in ("drain", "latency", "io", "cpu", "memory"))
+
+    def mib(kb):
+        return f"{kb / 1024:.1f} MiB"
+    out = ["", "## Beside the peers, on the same redis-server in the same run", "",
+           "Settings: each system on 2 cores as its documentation advises (one process per "
+           "core for Ruby, Node and CPython), with the default or advised concurrency for "
+           "short jobs and a high one for I/O waits. Times run from the first take to the "
+           "last finish. CPU per job: the workers' user+system time; Redis CPU per job: "
+           "redis-server's, from INFO.", "",
+           "### Drain: `data.transform` (the guide's transform_user_data)", "",
+           "| system | settings | jobs | jobs/s | jobq / peer | worker CPU per job | "
+           "Redis CPU per job |", "| --- | --- | --- | --- | --- | --- | --- |",
+           f"| jobq | 1 process, `--cpu-threads 2` | {d['n']:,} | {d['jobs_per_s']:,.0f} | 1 | "
+           f"{d['cpu_us_per_job']:.1f} us | {d['redis_us_per_job']:.1f} us |"]
+    for k, v in peers.items():
+        x = v["drain"]
+        out.append(f"| {v['version']} | {x['procs']} processes x concurrency {x['concurrency']} | "
+                   f"{x['n']:,} | {x['jobs_per_s']:,.0f} | "
+                   f"{d['jobs_per_s'] / x['jobs_per_s']:.1f}x | {x['cpu_us_per_job']:.0f} us | "
+                   f"{x['redis_us_per_job']:.1f} us |")
+    out += ["", "### I/O: `sleep` 1000 ms jobs", "",
+            "| system | settings | jobs | wall | jobs/s | jobq / peer | peak RSS |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| jobq | 1 process, `--io-concurrency {io['n']}` | {io['n']:,} | "
+            f"{io['wall_s']:.2f} s | {io['n'] / io['wall_s']:,.0f} | 1 | {mib(io['peak_rss_kb'])} |"]
+    for k, v in peers.items():
+        x = v["io"]
+        out.append(f"| {v['version']} | {x['procs']} processes x concurrency {x['concurrency']} | "
+                   f"{x['n']:,} | {x['wall_s']:.2f} s | {x['jobs_per_s']:,.1f} | "
+                   f"{io['n'] / io['wall_s'] / x['jobs_per_s']:.0f}x | {mib(x['peak_rss_kb'])} |")
+    out += ["", "### CPU: argon2id interactive (libsodium in every system), 1 vs 2 cores", "",
+            "| system | jobs | 1 thread or process | 2 | scaling | jobq / peer on 2 |",
+            "| --- | --- | --- | --- | --- | --- |",
+            f"| jobq | {cpu['n']} | {cpu['one']:.1f}/s | {cpu['two']:.1f}/s | "
+            f"{cpu['ratio']:.2f}x | 1 |"]
+    for k, v in peers.items():
+        x = v["cpu"]
+        out.append(f"| {v['version']} | {x['n']} | {x['one']:.1f}/s | {x['two']:.1f}/s | "
+                   f"{x['ratio']:.2f}x | {cpu['two'] / x['two']:.2f}x |")
+    out += ["", "### Memory: RSS of all worker processes, `data.transform`", "",
+            "| system | idle | after small | after big | growth |",
+            "| --- | --- | --- | --- | --- |",
+            f"| jobq | {mib(mem['idle_kb'])} | {mib(mem['after_small_kb'])} ({mem['small']:,}) | "
+            f"{mib(mem['after_big_kb'])} ({mem['big']:,}) | {mem['growth'] * 100:+.1f}% |"]
+    for k, v in peers.items():
+        x = v["memory"]
+        out.append(f"| {v['version']} | {mib(x['idle_kb'])} | {mib(x['after_small_kb'])} "
+                   f"({x['small']:,}) | {mib(x['after_big_kb'])} ({x['big']:,}) | "
+                   f"{x['growth'] * 100:+.1f}% |")
+    plat = {k: v["latency"] for k, v in peers.items() if v.get("latency")}
+    if plat:
+        out += ["", "### Enqueue-to-completion latency, single jobs to an idle worker", "",
+                "Each system with its own client and completion notice (jobq: `reply_to` "
+                "BLPOP; BullMQ: `job.waitUntilFinished`; RQ: polling the job status), as a "
+                "multiple of a PING round trip on that same client. Sidekiq has no result "
+                "API, so no figure.", "",
+                "| system | p50 | p99 | p99.9 | PING RTT | p50 / RTT |",
+                "| --- | --- | --- | --- | --- | --- |",
+                f"| jobq | {lat['p50_us']:.0f} us | {lat['p99_us']:.0f} us | "
+                f"{lat['p999_us']:.0f} us | {lat['rtt_us']:.0f} us | {lat['p50_x']:.2f}x |"]
+        for k, v in plat.items():
+            out.append(f"| {peers[k]['version']} | {v['p50_us']:.0f} us | {v['p99_us']:.0f} us | "
+                       f"{v['p999_us']:.0f} us | {v['rtt_us']:.0f} us | "
+                       f"{v['p50_us'] / v['rtt_us']:.2f}x |")
+    out.append("")
+    out.append("Instructions per job are counted for jobq only (callgrind): Ruby, Node and "
+               "CPython under callgrind measure the interpreter's start-up and JIT more than "
+               "the job; the CPU time per job above is the comparable figure.")
+    return out
 
 
 def report(res):
@@ -299,7 +488,7 @@ def report(res):
                                                      "memory", "ir"))
     ratio = d["jobs_per_s"] / fl["floor"]
     peers = {k: v for k, v in res["peers"].items() if v}
-    best_peer = max((v["jobs_per_s"] for v in peers.values()), default=None)
+    best_peer = max((v["drain"]["jobs_per_s"] for v in peers.values()), default=None)
 
     def met(ok):
         return "met" if ok else "**not met**"
@@ -349,35 +538,13 @@ def report(res):
         f"jobs, start-up included) | {ir['ir_per_job']:,.0f} | | |",
     ]
     if peers:
-        lines += ["", "## Peers: the same drain on the same redis-server", "",
-                  "| system | settings | jobs drained | jobs/s | jobq / peer |",
-                  "| --- | --- | --- | --- | --- |",
-                  f"| jobq | 1 process, `--cpu-threads 2` | {d['n']:,} | "
-                  f"{d['jobs_per_s']:,.0f} | 1 |"]
-        for name, v in peers.items():
-            lines.append(f"| {name} | {v['settings']} | {v['n']:,} | {v['jobs_per_s']:,.0f} | "
-                         f"{d['jobs_per_s'] / v['jobs_per_s']:.1f}x |")
-    plat = {k: v for k, v in res.get("peer_latency", {}).items() if v}
-    if plat:
-        lines += ["", "## Peers: enqueue-to-completion latency, single jobs to an idle worker", "",
-                  "Each system with its own client and completion notice (jobq: `reply_to` "
-                  "BLPOP; BullMQ: `job.waitUntilFinished`; RQ: polling the job status), as a "
-                  "multiple of a PING round trip on that same client. Sidekiq has no result "
-                  "API, so no figure.", "",
-                  "| system | p50 | p99 | p99.9 | PING RTT | p50 / RTT |",
-                  "| --- | --- | --- | --- | --- | --- |",
-                  f"| jobq | {lat['p50_us']:.0f} us | {lat['p99_us']:.0f} us | "
-                  f"{lat['p999_us']:.0f} us | {lat['rtt_us']:.0f} us | {lat['p50_x']:.2f}x |"]
-        for name, v in plat.items():
-            lines.append(f"| {name} | {v['p50_us']:.0f} us | {v['p99_us']:.0f} us | "
-                         f"{v['p999_us']:.0f} us | {v['rtt_us']:.0f} us | "
-                         f"{v['p50_us'] / v['rtt_us']:.2f}x |")
+        lines += peer_tables(res, peers)
     lines += ["", "## Goals", "", "| goal | measured | |", "| --- | --- | --- |"]
     lines += [f"| {g} | {m} | {s} |" for g, m, s in goals]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(HERE, "results.md"), "w") as f:
         f.write(text)
-    svg([("jobq", d["jobs_per_s"])] + [(k, v["jobs_per_s"]) for k, v in peers.items()],
+    svg([("jobq", d["jobs_per_s"])] + [(k, v["drain"]["jobs_per_s"]) for k, v in peers.items()],
         os.path.join(HERE, "results.svg"))
     print(text)
     with open(os.path.join(HERE, "results.json"), "w") as f:

@@ -1,14 +1,13 @@
-# Shared by the peer adapters: wait until a Redis condition holds, then
-# print the adapter's JSON result line.
-wait_until_zero() { # port, redis-cli args...: waits until the reply is 0
-    local port=$1; shift
-    while [ "$(redis-cli -p "$port" "$@")" != "0" ]; do sleep 0.01; done
-}
-now() { date +%s.%N; }
-result() { # n, start, end, settings
-    python3 -c "import json,sys; n=int(sys.argv[1]); print(json.dumps({'n': n, 'jobs_per_s': n/(float(sys.argv[3])-float(sys.argv[2])), 'settings': sys.argv[4]}))" "$@"
-}
-wait_below() { # port, n, redis-cli args...: waits until the reply drops below n
-    local port=$1 n=$2; shift 2
-    while [ "$(redis-cli -p "$port" "$@")" -ge "$n" ]; do sleep 0.002; done
-}
+# The adapter interface every peer implements in its run.sh, so that
+# bench.py times, samples RSS and CPU, and counts the same way for all:
+#   run.sh setup                      install what is missing; print the version
+#   run.sh fill PORT WORKLOAD N       enqueue N jobs: transform, sleep (1 s) or hash
+#   run.sh worker PORT CONCURRENCY    exec one worker process (bench.py stops it)
+#   run.sh queued                     a Lua script: how many are not yet taken
+#   run.sh left                       a Lua script: of ARGV[1] jobs, how many
+#                                     are not yet finished (bench.py polls it)
+#   run.sh latency PORT N             (where the peer has a completion notice)
+#                                     JSON: rtt_us, p50_us, p99_us, p999_us
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cmd=$1; shift

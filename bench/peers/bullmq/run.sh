@@ -1,29 +1,26 @@
 #!/usr/bin/env bash
-# BullMQ (npm): two Node processes (one per core) with concurrency 100 each;
-# completed jobs keep their return values, as jobq keeps results.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); . "$here/../common.sh"
-port=$1 n=$2
+# BullMQ (npm bullmq 5, sodium-native for argon2id), installed under
+# BULLMQ_DIR. Node runs one thread of JavaScript, so BullMQ scales by
+# processes: one per core, each with its own concurrency.
+. "$(dirname "$0")/../common.sh"
 work=${BULLMQ_DIR:-/tmp/jobq-bench-bullmq}
-mkdir -p "$work"
-cp "$here"/*.mjs "$work"/
-[ -d "$work/node_modules/bullmq" ] || (cd "$work" && npm install --silent --no-audit --no-fund bullmq@5 >&2)
-export PORT=$port
-if [ "${3:-drain}" = latency ]; then
-    QUEUE=lat node "$work/worker.mjs" >/dev/null 2>&1 & wpid=$!
-    sleep 1
-    node "$work/latency.mjs" "$n"
-    kill -TERM $wpid; wait $wpid 2>/dev/null || true
-    exit 0
-fi
-node "$work/fill.mjs" "$n"
-pids=()
-for i in 1 2; do node "$work/worker.mjs" >/dev/null 2>&1 & pids+=($!); done
-# Timed from the first take, so start-up is not counted (as for jobq).
-wait_below "$port" "$n" llen bull:bench:wait
-start=$(now)
-# Drained when wait and active are both empty.
-while [ "$(redis-cli -p "$port" eval "return redis.call('llen','bull:bench:wait')+redis.call('llen','bull:bench:active')" 0)" != "0" ]; do sleep 0.01; done
-end=$(now)
-kill -TERM "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
-result "$n" "$start" "$end" "2 processes x concurrency 100 (bullmq $(cd "$work" && node -p 'require("bullmq/package.json").version'))"
+export PORT=${1:-0}
+case $cmd in
+setup)
+    mkdir -p "$work"
+    cp "$here"/*.mjs "$work"/
+    [ -d "$work/node_modules/bullmq" ] && [ -d "$work/node_modules/sodium-native" ] ||
+        (cd "$work" && npm install --silent --no-audit --no-fund bullmq@5 sodium-native@4 >&2)
+    echo "bullmq $(cd "$work" && node -p 'require("bullmq/package.json").version')" ;;
+fill) exec node "$work/fill.mjs" "$2" "$3" ;;
+worker) CONCURRENCY=$2 exec node "$work/worker.mjs" ;;
+# Completed jobs are kept (as jobq keeps results), so they can be counted.
+queued) echo "return redis.call('llen', 'bull:bench:wait')" ;;
+left) echo "return tonumber(ARGV[1]) - redis.call('zcard', 'bull:bench:completed')" ;;
+latency)
+    QUEUE=lat "$0" worker "$1" 1 >/dev/null 2>&1 & wpid=$!
+    sleep 1 # the worker's start-up, not counted
+    node "$work/latency.mjs" "$2"
+    kill -TERM $wpid; wait $wpid 2>/dev/null || true ;;
+*) echo "bullmq: no $cmd" >&2; exit 2 ;;
+esac

@@ -3,11 +3,21 @@ import sys
 from redis import Redis
 from rq import Queue
 
-from transform import transform
+from jobs import hash_password, sleep, transform
 
 q = Queue("bench", connection=Redis(port=int(sys.argv[1])))
-n = int(sys.argv[2])
+workload, n = sys.argv[2], int(sys.argv[3])
+
+
+def job(k):
+    if workload == "sleep":
+        return Queue.prepare_data(sleep, (1000,))
+    if workload == "hash":
+        return Queue.prepare_data(hash_password, (f"Secret{k}x",))
+    return Queue.prepare_data(transform, ({"id": k, "username": "User_1",
+                                           "email": "User1@Example.COM", "full_name": "User One",
+                                           "created_at": 1700000000000},))
+
+
 for i in range(0, n, 1000):
-    q.enqueue_many([Queue.prepare_data(transform, ({"id": k, "username": "User_1",
-                    "email": "User1@Example.COM", "full_name": "User One",
-                    "created_at": 1700000000000},)) for k in range(i, min(n, i + 1000))])
+    q.enqueue_many([job(k) for k in range(i, min(n, i + 1000))])

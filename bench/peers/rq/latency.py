@@ -8,7 +8,7 @@ import time
 from redis import Redis
 from rq import Queue
 
-from transform import transform
+from jobs import transform
 
 r = Redis(port=int(sys.argv[1]))
 n = int(sys.argv[2])
