@@ -240,6 +240,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         cpupool_free(w->cpu);
         while (w->live.lnext != &w->live)
             jobctx_free(w->live.lnext);
+        dispatch_free_pool(w);
         handoff_free(w->handoff);
         for (int i = 0; i < 3; i++)
             event_free(w->sig_ev[i]);

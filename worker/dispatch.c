@@ -23,16 +23,55 @@ struct event_base *dispatch_loop(struct worker *w)
     return w->base;
 }
 
+/* Finished contexts are kept for the next jobs with their buffers and
+ * timer, so a job costs no malloc for them: up to CTX_POOL_MAX of them (a
+ * window's worth), and no buffer that grew past CTX_KEEP_BYTES (one big
+ * job must not pin its memory). */
+#define CTX_POOL_MAX 256
+#define CTX_KEEP_BYTES 16384
+
+static void sbuf_reuse(msgpack_sbuffer *sb)
+{
+    if (sb->alloc > CTX_KEEP_BYTES) {
+        msgpack_sbuffer_destroy(sb);
+        msgpack_sbuffer_init(sb);
+    } else {
+        msgpack_sbuffer_clear(sb);
+    }
+}
+
 static struct jobq_ctx *ctx_new(struct worker *w, struct wqueue *q,
                                 const char *raw, size_t len)
 {
-    struct jobq_ctx *ctx = calloc(1, sizeof(*ctx));
-    ctx->raw = malloc(len ? len : 1);
+    struct jobq_ctx *ctx = w->ctx_pool;
+    if (ctx) {
+        w->ctx_pool = ctx->next;
+        w->ctx_pool_n--;
+        /* Everything but the kept buffers and timer starts from zero. */
+        struct jobq_ctx kept = *ctx;
+        memset(ctx, 0, sizeof(*ctx));
+        ctx->raw = kept.raw;
+        ctx->rawcap = kept.rawcap;
+        ctx->deadline = kept.deadline;
+        ctx->result = kept.result;
+        ctx->rec = kept.rec;
+        ctx->dead = kept.dead;
+        ctx->retry = kept.retry;
+        ctx->event = kept.event;
+        ctx->notify = kept.notify;
+    } else {
+        ctx = calloc(1, sizeof(*ctx));
+    }
+    atomic_init(&ctx->cancelled, 0);
+    if (ctx->rawcap < len || !ctx->raw) {
+        free(ctx->raw);
+        ctx->rawcap = len > 256 ? len : 256;
+        ctx->raw = malloc(ctx->rawcap);
+    }
     memcpy(ctx->raw, raw, len);
     ctx->rawlen = len;
     ctx->w = w;
     ctx->q = q;
-    msgpack_sbuffer_init(&ctx->result);
     msgpack_packer_init(&ctx->pk, &ctx->result, msgpack_sbuffer_write);
     ctx->lnext = w->live.lnext;
     ctx->lprev = &w->live;
@@ -44,18 +83,10 @@ static struct jobq_ctx *ctx_new(struct worker *w, struct wqueue *q,
     return ctx;
 }
 
-void jobctx_free(struct jobq_ctx *ctx)
+static void ctx_destroy(struct jobq_ctx *ctx)
 {
-    struct worker *w = ctx->w;
-    ctx->lprev->lnext = ctx->lnext;
-    ctx->lnext->lprev = ctx->lprev;
-    w->live_n--;
     if (ctx->deadline)
         event_free(ctx->deadline);
-    if (ctx->has_job)
-        job_release(&ctx->job);
-    if (ctx->has_frame)
-        frame_release(&ctx->fr);
     msgpack_sbuffer_destroy(&ctx->result);
     msgpack_sbuffer_destroy(&ctx->rec);
     msgpack_sbuffer_destroy(&ctx->dead);
@@ -64,6 +95,43 @@ void jobctx_free(struct jobq_ctx *ctx)
     msgpack_sbuffer_destroy(&ctx->notify);
     free(ctx->raw);
     free(ctx);
+}
+
+void jobctx_free(struct jobq_ctx *ctx)
+{
+    struct worker *w = ctx->w;
+    ctx->lprev->lnext = ctx->lnext;
+    ctx->lnext->lprev = ctx->lprev;
+    w->live_n--;
+    if (ctx->has_job)
+        job_release(&ctx->job);
+    if (ctx->has_frame)
+        frame_release(&ctx->fr);
+    if (w->ctx_pool_n >= CTX_POOL_MAX || ctx->rawcap > CTX_KEEP_BYTES) {
+        ctx_destroy(ctx);
+        return;
+    }
+    if (ctx->deadline)
+        evtimer_del(ctx->deadline);
+    sbuf_reuse(&ctx->result);
+    sbuf_reuse(&ctx->rec);
+    sbuf_reuse(&ctx->dead);
+    sbuf_reuse(&ctx->retry);
+    sbuf_reuse(&ctx->event);
+    sbuf_reuse(&ctx->notify);
+    ctx->next = w->ctx_pool;
+    w->ctx_pool = ctx;
+    w->ctx_pool_n++;
+}
+
+void dispatch_free_pool(struct worker *w)
+{
+    while (w->ctx_pool) {
+        struct jobq_ctx *ctx = w->ctx_pool;
+        w->ctx_pool = ctx->next;
+        ctx_destroy(ctx);
+    }
+    w->ctx_pool_n = 0;
 }
 
 static uint64_t max_attempts(const struct jobq_ctx *ctx)
@@ -292,7 +360,8 @@ static void start(struct jobq_ctx *ctx)
     struct worker *w = ctx->w;
     ctx->running = true;
     ctx->started_ms = clock_mono_ms();
-    ctx->deadline = evtimer_new(w->base, on_deadline, ctx);
+    if (!ctx->deadline)
+        ctx->deadline = evtimer_new(w->base, on_deadline, ctx);
     struct timeval tv = clock_timeval(ctx->timeout_ms);
     evtimer_add(ctx->deadline, &tv);
     if (ctx->h->cls == JOBQ_CLASS_CPU) {

@@ -29,5 +29,8 @@ void dispatch_deliver(struct task *t, void *arg);
 void dispatch_abandon_all(struct worker *w);
 
 struct event_base *dispatch_loop(struct worker *w);
+/* Finished with a context: it goes back to the pool. */
 void jobctx_free(struct jobq_ctx *ctx);
+/* At exit: the pool's contexts go back to malloc. */
+void dispatch_free_pool(struct worker *w);
 #endif

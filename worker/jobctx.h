@@ -27,7 +27,7 @@ struct jobq_ctx {
     struct wqueue *q;
 
     char *raw; /* the frame exactly as taken, owned */
-    size_t rawlen;
+    size_t rawlen, rawcap;
     struct frame fr;
     struct job job;
     bool has_frame, has_job;

@@ -58,6 +58,8 @@ struct worker {
     uint64_t cpu_run_ns; /* moving average of a CPU handler's run time */
     struct jobq_ctx live; /* sentinel: every job between take and finish */
     unsigned live_n;
+    struct jobq_ctx *ctx_pool; /* finished contexts kept for reuse */
+    unsigned ctx_pool_n;
     struct task *staged_first, *staged_last; /* CPU jobs not yet submitted */
     unsigned staged_n;
     struct event *submit_ev;
