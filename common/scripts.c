@@ -28,8 +28,10 @@ static const char take_lua[] =
  *   skip:  nothing (a redelivered job whose result already said ok)
  * Fencing: an outcome whose frame is no longer in this worker's active list
  * (another worker recovered it) writes nothing and counts nothing; its slot
- * in the reply is 0. Removal scans from the right, where the oldest frames
- * sit, so finishing in take order costs O(1) per job.
+ * in the reply is 0. Most batches are exactly the oldest frames of active,
+ * at its right end: those come off in one LTRIM after one LRANGE compares
+ * them, and only stragglers pay an LREM each, scanning from the right,
+ * where the oldest frames sit. Either way a job costs O(1), not a scan.
  * The reply_to push is part of the script, so a fenced finish never
  * replies and a reply costs no extra round trip (see docs/protocol.md: the
  * contract has it follow the script, for Redis Cluster, which hiredis 0.14
