@@ -420,47 +420,46 @@ def peer_tables(res, peers):
            "core for Ruby, Node and CPython), with the default or advised concurrency for "
            "short jobs and a high one for I/O waits. Times run from the first take to the "
            "last finish. CPU per job: the workers' user+system time; Redis CPU per job: "
-           "redis-server's, from INFO.", "",
-           "### Drain: `data.transform` (the guide's transform_user_data)", "",
-           "| system | settings | jobs | jobs/s | jobq / peer | worker CPU per job | "
-           "Redis CPU per job |", "| --- | --- | --- | --- | --- | --- | --- |",
-           f"| jobq | 1 process, `--cpu-threads 2` | {d['n']:,} | {d['jobs_per_s']:,.0f} | 1 | "
-           f"{d['cpu_us_per_job']:.1f} us | {d['redis_us_per_job']:.1f} us |"]
-    for k, v in peers.items():
-        x = v["drain"]
-        out.append(f"| {v['version']} | {x['procs']} processes x concurrency {x['concurrency']} | "
-                   f"{x['n']:,} | {x['jobs_per_s']:,.0f} | "
-                   f"{d['jobs_per_s'] / x['jobs_per_s']:.1f}x | {x['cpu_us_per_job']:.0f} us | "
-                   f"{x['redis_us_per_job']:.1f} us |")
-    out += ["", "### I/O: `sleep` 1000 ms jobs", "",
-            "| system | settings | jobs | wall | jobs/s | jobq / peer | peak RSS |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-            f"| jobq | 1 process, `--io-concurrency {io['n']}` | {io['n']:,} | "
-            f"{io['wall_s']:.2f} s | {io['n'] / io['wall_s']:,.0f} | 1 | {mib(io['peak_rss_kb'])} |"]
-    for k, v in peers.items():
-        x = v["io"]
-        out.append(f"| {v['version']} | {x['procs']} processes x concurrency {x['concurrency']} | "
-                   f"{x['n']:,} | {x['wall_s']:.2f} s | {x['jobs_per_s']:,.1f} | "
-                   f"{io['n'] / io['wall_s'] / x['jobs_per_s']:.0f}x | {mib(x['peak_rss_kb'])} |")
-    out += ["", "### CPU: argon2id interactive (libsodium in every system), 1 vs 2 cores", "",
-            "| system | jobs | 1 thread or process | 2 | scaling | jobq / peer on 2 |",
-            "| --- | --- | --- | --- | --- | --- |",
-            f"| jobq | {cpu['n']} | {cpu['one']:.1f}/s | {cpu['two']:.1f}/s | "
-            f"{cpu['ratio']:.2f}x | 1 |"]
-    for k, v in peers.items():
-        x = v["cpu"]
-        out.append(f"| {v['version']} | {x['n']} | {x['one']:.1f}/s | {x['two']:.1f}/s | "
-                   f"{x['ratio']:.2f}x | {cpu['two'] / x['two']:.2f}x |")
-    out += ["", "### Memory: RSS of all worker processes, `data.transform`", "",
-            "| system | idle | after small | after big | growth |",
-            "| --- | --- | --- | --- | --- |",
-            f"| jobq | {mib(mem['idle_kb'])} | {mib(mem['after_small_kb'])} ({mem['small']:,}) | "
-            f"{mib(mem['after_big_kb'])} ({mem['big']:,}) | {mem['growth'] * 100:+.1f}% |"]
-    for k, v in peers.items():
-        x = v["memory"]
-        out.append(f"| {v['version']} | {mib(x['idle_kb'])} | {mib(x['after_small_kb'])} "
-                   f"({x['small']:,}) | {mib(x['after_big_kb'])} ({x['big']:,}) | "
-                   f"{x['growth'] * 100:+.1f}% |")
+           "redis-server's, from INFO.", ""]
+
+    def table(title, header, jobq_row, peer_row, part):
+        out.extend([title, "", "| " + " | ".join(header) + " |",
+                    "| " + " | ".join("---" for _ in header) + " |", "| " + jobq_row + " |"])
+        out.extend(f"| {v['version']} | {peer_row(v[part])} |" for v in peers.values())
+
+    table("### Drain: `data.transform` (the guide's transform_user_data)",
+          ("system", "settings", "jobs", "jobs/s", "jobq / peer", "worker CPU per job",
+           "Redis CPU per job"),
+          f"jobq | 1 process, `--cpu-threads 2` | {d['n']:,} | {d['jobs_per_s']:,.0f} | 1 | "
+          f"{d['cpu_us_per_job']:.1f} us | {d['redis_us_per_job']:.1f} us",
+          lambda x: f"{x['procs']} processes x concurrency {x['concurrency']} | {x['n']:,} | "
+                    f"{x['jobs_per_s']:,.0f} | {d['jobs_per_s'] / x['jobs_per_s']:.1f}x | "
+                    f"{x['cpu_us_per_job']:.0f} us | {x['redis_us_per_job']:.1f} us",
+          "drain")
+    out.append("")
+    table("### I/O: `sleep` 1000 ms jobs",
+          ("system", "settings", "jobs", "wall", "jobs/s", "jobq / peer", "peak RSS"),
+          f"jobq | 1 process, `--io-concurrency {io['n']}` | {io['n']:,} | {io['wall_s']:.2f} s | "
+          f"{io['n'] / io['wall_s']:,.0f} | 1 | {mib(io['peak_rss_kb'])}",
+          lambda x: f"{x['procs']} processes x concurrency {x['concurrency']} | {x['n']:,} | "
+                    f"{x['wall_s']:.2f} s | {x['jobs_per_s']:,.1f} | "
+                    f"{io['n'] / io['wall_s'] / x['jobs_per_s']:.0f}x | {mib(x['peak_rss_kb'])}",
+          "io")
+    out.append("")
+    table("### CPU: argon2id interactive (libsodium in every system), 1 vs 2 cores",
+          ("system", "jobs", "1 thread or process", "2", "scaling", "jobq / peer on 2"),
+          f"jobq | {cpu['n']} | {cpu['one']:.1f}/s | {cpu['two']:.1f}/s | {cpu['ratio']:.2f}x | 1",
+          lambda x: f"{x['n']} | {x['one']:.1f}/s | {x['two']:.1f}/s | {x['ratio']:.2f}x | "
+                    f"{cpu['two'] / x['two']:.2f}x",
+          "cpu")
+    out.append("")
+    table("### Memory: RSS of all worker processes, `data.transform`",
+          ("system", "idle", "after small", "after big", "growth"),
+          f"jobq | {mib(mem['idle_kb'])} | {mib(mem['after_small_kb'])} ({mem['small']:,}) | "
+          f"{mib(mem['after_big_kb'])} ({mem['big']:,}) | {mem['growth'] * 100:+.1f}%",
+          lambda x: f"{mib(x['idle_kb'])} | {mib(x['after_small_kb'])} ({x['small']:,}) | "
+                    f"{mib(x['after_big_kb'])} ({x['big']:,}) | {x['growth'] * 100:+.1f}%",
+          "memory")
     plat = {k: v["latency"] for k, v in peers.items() if v.get("latency")}
     if plat:
         out += ["", "### Enqueue-to-completion latency, single jobs to an idle worker", "",
