@@ -486,7 +486,7 @@ static int cmd_retry(jobq_client *c, struct opts *o)
         bool want = o->all;
         for (int p = 2; p < o->npos && id; p++)
             want |= mp_str_eq(id, o->pos[p]);
-        struct frame f;
+        struct frame f = {0};
         if (want && fr && fr->type == MSGPACK_OBJECT_BIN &&
             frame_decode(fr->via.bin.ptr, fr->via.bin.size, &lim, &f, err,
                          sizeof(err)) == 0) {
@@ -498,10 +498,10 @@ static int cmd_retry(jobq_client *c, struct opts *o)
             retried += x->integer;
             freeReplyObject(x);
             msgpack_sbuffer_destroy(&sb);
-            frame_release(&f);
         } else if (want) {
             skipped++; /* a frame that cannot be read would only die again */
         }
+        frame_free(&f);
         msgpack_unpacked_destroy(&un);
     }
     freeReplyObject(r);

@@ -125,7 +125,9 @@ int mp_check_limits(const char *buf, size_t len, size_t max_entries,
 }
 
 /* A zone sized to the input: msgpack-c's default first chunk is 8 KiB,
- * which for thousands of small jobs in flight is most of the memory. */
+ * which for thousands of small jobs in flight is most of the memory. A
+ * zone left by an earlier decode is cleared and kept when its first chunk
+ * fits, so a reused frame or job decodes without a malloc. */
 #define ZONE_SLACK 256
 
 static int unpack_checked(const char *buf, size_t len, size_t max_entries,
@@ -134,14 +136,16 @@ static int unpack_checked(const char *buf, size_t len, size_t max_entries,
 {
     if (mp_check_limits(buf, len, max_entries, max_string, err, errlen) != 0)
         return -1;
-    *zone = msgpack_zone_new(len + ZONE_SLACK);
+    if (*zone && (*zone)->chunk_size >= len + ZONE_SLACK) {
+        msgpack_zone_clear(*zone);
+    } else {
+        msgpack_zone_free(*zone);
+        *zone = msgpack_zone_new(len + ZONE_SLACK);
+    }
     size_t off = 0;
     if (!*zone || msgpack_unpack(buf, len, &off, *zone, root) !=
-                      MSGPACK_UNPACK_SUCCESS) {
-        msgpack_zone_free(*zone);
-        *zone = NULL;
+                      MSGPACK_UNPACK_SUCCESS)
         return fail(err, errlen, "not msgpack");
-    }
     return 0;
 }
 
@@ -266,7 +270,7 @@ static int get_raw(const struct field *f, msgpack_object_type type,
 int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
                  struct frame *f, char *err, size_t errlen)
 {
-    memset(f, 0, sizeof(*f));
+    frame_release(f);
     if (len > lim->max_bytes) {
         snprintf(err, errlen, "frame too large (%zu bytes, limit %zu)", len,
                  lim->max_bytes);
@@ -325,6 +329,13 @@ bad:
 
 void frame_release(struct frame *f)
 {
+    msgpack_zone *zone = f->zone;
+    memset(f, 0, sizeof(*f));
+    f->zone = zone;
+}
+
+void frame_free(struct frame *f)
+{
     msgpack_zone_free(f->zone);
     memset(f, 0, sizeof(*f));
 }
@@ -334,7 +345,7 @@ static const msgpack_object nil_object = {.type = MSGPACK_OBJECT_NIL};
 int job_decode(const struct frame *f, const struct frame_limits *lim,
                struct job *j, char *err, size_t errlen)
 {
-    memset(j, 0, sizeof(*j));
+    job_release(j);
     char inner[200];
     if (unpack_checked(f->job.ptr, f->job.len, lim->max_entries, lim->max_string,
                        &j->zone, &j->root, inner, sizeof(inner)) != 0) {
@@ -397,6 +408,13 @@ bad:
 }
 
 void job_release(struct job *j)
+{
+    msgpack_zone *zone = j->zone;
+    memset(j, 0, sizeof(*j));
+    j->zone = zone;
+}
+
+void job_free(struct job *j)
 {
     msgpack_zone_free(j->zone);
     memset(j, 0, sizeof(*j));

@@ -33,7 +33,7 @@ struct frame {
     struct slice error;
     uint64_t failed_at;
     msgpack_object root;
-    msgpack_zone *zone; /* owns the decoded tree; frame_release frees it */
+    msgpack_zone *zone; /* owns the decoded tree; kept for the next decode */
 };
 
 struct job {
@@ -60,14 +60,18 @@ int mp_check(const char *buf, size_t len, size_t max_entries, char *err,
 int mp_check_limits(const char *buf, size_t len, size_t max_entries,
                     size_t max_string, char *err, size_t errlen);
 
-/* Both return 0, or -1 with a one-line reason in err. On success the
- * caller calls the matching release. */
+/* Both return 0, or -1 with a one-line reason in err. The struct starts
+ * zeroed; decoding into it again reuses its zone. release ends a decode
+ * but keeps the zone for the next one; free gives the zone back too, and
+ * every struct that was decoded into ends with it. */
 int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
                  struct frame *out, char *err, size_t errlen);
 void frame_release(struct frame *f);
+void frame_free(struct frame *f);
 int job_decode(const struct frame *f, const struct frame_limits *lim,
                struct job *out, char *err, size_t errlen);
 void job_release(struct job *j);
+void job_free(struct job *j);
 
 /* Valid names per protocol.md. */
 bool name_valid_queue(const char *s, size_t len);

@@ -59,6 +59,8 @@ static struct jobq_ctx *ctx_new(struct worker *w, struct wqueue *q,
         ctx->retry = kept.retry;
         ctx->event = kept.event;
         ctx->notify = kept.notify;
+        ctx->fr.zone = kept.fr.zone;
+        ctx->job.zone = kept.job.zone;
     } else {
         ctx = calloc(1, sizeof(*ctx));
     }
@@ -85,6 +87,8 @@ static struct jobq_ctx *ctx_new(struct worker *w, struct wqueue *q,
 
 static void ctx_destroy(struct jobq_ctx *ctx)
 {
+    frame_free(&ctx->fr);
+    job_free(&ctx->job);
     if (ctx->deadline)
         event_free(ctx->deadline);
     msgpack_sbuffer_destroy(&ctx->result);
@@ -103,16 +107,14 @@ void jobctx_free(struct jobq_ctx *ctx)
     ctx->lprev->lnext = ctx->lnext;
     ctx->lnext->lprev = ctx->lprev;
     w->live_n--;
-    if (ctx->has_job)
-        job_release(&ctx->job);
-    if (ctx->has_frame)
-        frame_release(&ctx->fr);
     if (w->ctx_pool_n >= CTX_POOL_MAX || ctx->rawcap > CTX_KEEP_BYTES) {
         ctx_destroy(ctx);
         return;
     }
     if (ctx->deadline)
         evtimer_del(ctx->deadline);
+    job_release(&ctx->job);
+    frame_release(&ctx->fr);
     sbuf_reuse(&ctx->result);
     sbuf_reuse(&ctx->rec);
     sbuf_reuse(&ctx->dead);

@@ -37,8 +37,8 @@ static void test_frame_round_trip(void **state)
     msgpack_sbuffer_init(&fr);
     pack_job(&job, "job-1", "data.transform");
     frame_encode_new(&fr, job.data, job.size, NULL, NULL);
-    struct frame f;
-    struct job j;
+    struct frame f = {0};
+    struct job j = {0};
     char err[256];
     assert_int_equal(frame_decode(fr.data, fr.size, &lim, &f, err, sizeof(err)), 0);
     assert_int_equal(f.v, 1);
@@ -49,8 +49,8 @@ static void test_frame_round_trip(void **state)
     assert_memory_equal(j.id.ptr, "job-1", 5);
     assert_int_equal(j.max_attempts, 3);
     assert_true(mp_map_get(j.args, "n")->via.u64 == 7);
-    job_release(&j);
-    frame_release(&f);
+    job_free(&j);
+    frame_free(&f);
     msgpack_sbuffer_destroy(&job);
     msgpack_sbuffer_destroy(&fr);
 }
@@ -61,21 +61,21 @@ static void test_retry_frame_keeps_job_and_unknown_keys(void **state)
     /* {v:1, job:bin "xy", extra:"keep", attempt:1} */
     const char raw[] = "\x84\xa1v\x01\xa3job\xc4\x02xy\xa5" "extra\xa4keep"
                        "\xa7" "attempt\x01";
-    struct frame f;
+    struct frame f = {0};
     char err[256];
     assert_int_equal(frame_decode(raw, sizeof(raw) - 1, &lim, &f, err, sizeof(err)), 0);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     frame_encode_retry(&sb, &f, 2, "boom", 4, 1234);
-    struct frame g;
+    struct frame g = {0};
     assert_int_equal(frame_decode(sb.data, sb.size, &lim, &g, err, sizeof(err)), 0);
     assert_int_equal(g.attempt, 2);
     assert_int_equal(g.failed_at, 1234);
     assert_memory_equal(g.error.ptr, "boom", 4);
     assert_memory_equal(g.job.ptr, "xy", 2);
     assert_true(mp_str_eq(mp_map_get(&g.root, "extra"), "keep"));
-    frame_release(&g);
-    frame_release(&f);
+    frame_free(&g);
+    frame_free(&f);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -111,9 +111,10 @@ static void test_frame_rejections(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(frame_cases) / sizeof(frame_cases[0]); i++) {
         const struct bad_case *c = &frame_cases[i];
-        struct frame f;
+        struct frame f = {0};
         char err[256] = "";
         int rc = frame_decode(c->bytes, c->len, &lim, &f, err, sizeof(err));
+        frame_free(&f);
         if (rc == 0 || strncmp(err, c->error_prefix, strlen(c->error_prefix)) != 0)
             fail_msg("%s: got rc %d error \"%s\"", c->name, rc, err);
     }
@@ -124,7 +125,7 @@ static void test_frame_too_large(void **state)
     (void)state;
     struct frame_limits small = {16, 100, 0};
     char buf[17] = {0};
-    struct frame f;
+    struct frame f = {0};
     char err[256];
     assert_int_equal(frame_decode(buf, sizeof(buf), &small, &f, err, sizeof(err)), -1);
     assert_string_equal(err, "frame too large (17 bytes, limit 16)");
@@ -159,12 +160,13 @@ static void test_string_limit(void **state)
     msgpack_sbuffer_init(&fr);
     pack_job(&job, "job-1", "t");
     frame_encode_new(&fr, job.data, job.size, NULL, NULL);
-    struct frame f;
-    struct job j;
+    struct frame f = {0};
+    struct job j = {0};
     assert_int_equal(frame_decode(fr.data, fr.size, &tight, &f, err, sizeof(err)), 0);
     assert_int_equal(job_decode(&f, &tight, &j, err, sizeof(err)), -1);
     assert_string_equal(err, "job: string of 5 bytes, limit 4"); /* the id */
-    frame_release(&f);
+    job_free(&j);
+    frame_free(&f);
     msgpack_sbuffer_destroy(&job);
     msgpack_sbuffer_destroy(&fr);
 }
@@ -201,15 +203,13 @@ static int decode_job_bytes(const char *job, size_t len, char *err)
     msgpack_sbuffer fr;
     msgpack_sbuffer_init(&fr);
     frame_encode_new(&fr, job, len, NULL, NULL);
-    struct frame f;
-    struct job j;
+    struct frame f = {0};
+    struct job j = {0};
     int rc = frame_decode(fr.data, fr.size, &lim, &f, err, 256);
-    if (rc == 0) {
+    if (rc == 0)
         rc = job_decode(&f, &lim, &j, err, 256);
-        if (rc == 0)
-            job_release(&j);
-        frame_release(&f);
-    }
+    job_free(&j);
+    frame_free(&f);
     msgpack_sbuffer_destroy(&fr);
     return rc;
 }
