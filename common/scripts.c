@@ -27,8 +27,9 @@ static const char take_lua[] =
  *          event, notify frame
  *   skip:  nothing (a redelivered job whose result already said ok)
  * Fencing: an outcome whose frame is no longer in this worker's active list
- * (another worker recovered it) writes nothing and counts nothing; its slot
- * in the reply is 0. Most batches are exactly the oldest frames of active,
+ * (another worker recovered it) writes nothing and counts nothing. The
+ * reply is one string with a character per outcome: '1' finished, '0'
+ * fenced. Most batches are exactly the oldest frames of active,
  * at its right end: those come off in one LTRIM after one LRANGE compares
  * them, and only stragglers pay an LREM each, scanning from the right,
  * where the oldest frames sit. Either way a job costs O(1), not a scan.
@@ -91,7 +92,7 @@ static const char finish_lua[] =
     "  else\n"
     "    present = redis.call('LREM', KEYS[1], '-1', f) == 1\n"
     "  end\n"
-    "  done[i] = present and 1 or 0\n"
+    "  done[i] = present and '1' or '0'\n"
     "  if kind == 'ok' then\n"
     "    if present then\n"
     "      ok = ok + 1\n"
@@ -121,7 +122,7 @@ static const char finish_lua[] =
     "if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end\n"
     "if retried > 0 then redis.call('HINCRBY', KEYS[5], 'retried', retried) end\n"
     "if dead > 0 then redis.call('HINCRBY', KEYS[5], 'dead', dead) end\n"
-    "return done\n";
+    "return table.concat(done)\n";
 
 /* PROMOTE: due frames from delayed to the left of pending, earliest due
  * nearest the right so they run first among themselves. Returns the count

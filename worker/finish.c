@@ -52,7 +52,7 @@ static void on_finished(redisReply *rep, void *priv)
 {
     struct batch *b = priv;
     struct worker *w = b->q->w;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != b->n) {
+    if (!rep || rep->type != REDIS_REPLY_STRING || rep->len != b->n) {
         log_warn("finishing %u jobs on %s failed (%s); holding them", b->n,
                  b->q->name, rep && rep->type == REDIS_REPLY_ERROR ? rep->str
                                                                  : "no reply");
@@ -61,9 +61,9 @@ static void on_finished(redisReply *rep, void *priv)
         return;
     }
     struct jobq_ctx *ctx = b->head;
-    for (size_t i = 0; i < rep->elements; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         struct jobq_ctx *next = ctx->next;
-        if (rep->element[i]->integer == 1) {
+        if (rep->str[i] == '1') {
             switch (ctx->out) {
             case OUT_OK: w->n_ok++; break;
             case OUT_RETRY: w->n_retry++; break;
