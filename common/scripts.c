@@ -29,10 +29,11 @@ static const char take_lua[] =
  * Fencing: an outcome whose frame is no longer in this worker's active list
  * (another worker recovered it) writes nothing and counts nothing. The
  * reply is one string with a character per outcome: '1' finished, '0'
- * fenced. Most batches are exactly the oldest frames of active,
- * at its right end: those come off in one LTRIM after one LRANGE compares
- * them, and only stragglers pay an LREM each, scanning from the right,
- * where the oldest frames sit. Either way a job costs O(1), not a scan.
+ * fenced. Most batches are exactly the oldest frames of active, at its
+ * right end: those come off in one LTRIM after one LRANGE compares them.
+ * Stragglers, and a batch of one, pay an LREM each, scanning from the
+ * right, where the oldest frames sit. Either way a job costs O(1), not a
+ * scan of everything in flight.
  * The reply_to push is part of the script, so a fenced finish never
  * replies and a reply costs no extra round trip (see docs/protocol.md: the
  * contract has it follow the script, for Redis Cluster, which hiredis 0.14
@@ -59,7 +60,7 @@ static const char finish_lua[] =
     "  if listened then redis.call('PUBLISH', ARGV[1], event) end\n"
     "end\n"
     "local trimmed = {}\n"
-    "local oldest = redis.call('LINDEX', KEYS[1], -1)\n"
+    "local oldest = n > 1 and redis.call('LINDEX', KEYS[1], -1)\n"
     "if oldest then\n"
     "  local want, b = {}, 4\n"
     "  for i = 1, n do\n"
