@@ -366,7 +366,11 @@ static void start(struct jobq_ctx *ctx)
         ctx->deadline = evtimer_new(w->base, on_deadline, ctx);
     struct timeval tv = clock_timeval(ctx->timeout_ms);
     evtimer_add(ctx->deadline, &tv);
-    if (ctx->h->cls == JOBQ_CLASS_CPU) {
+    bool io = ctx->h->cls != JOBQ_CLASS_CPU;
+    /* A moving average over about 16 jobs that reaches both ends. */
+    w->io_share = io ? w->io_share + (IO_SHARE_ONE - w->io_share + 15) / 16
+                     : w->io_share - (w->io_share + 15) / 16;
+    if (!io) {
         w->cpu_inflight++;
         ctx->task.run = run_cpu;
         /* A take brings jobs in bursts: they go to the pool in one lock

@@ -53,6 +53,7 @@ struct take {
 };
 
 static void take_next(struct take *t);
+static void kick(struct worker *w, bool filling);
 
 #define FETCH_RETRY_MS 250
 
@@ -99,6 +100,10 @@ static void on_take(redisReply *rep, void *priv)
         return;
     }
     unsigned got = t->got;
+    /* A full batch of the most a take moves: the window is larger than a
+     * batch and still filling, so go on at once rather than wait for it
+     * to drain to the refill mark. */
+    bool filling = got == FETCH_BATCH_MAX;
     free(t);
     if (w->stopping) {
         daemon_progress(w);
@@ -107,7 +112,7 @@ static void on_take(redisReply *rep, void *priv)
     if (got == 0)
         block_all(w);
     else
-        fetch_kick(w);
+        kick(w, filling);
 }
 
 static void take_next(struct take *t)
@@ -189,16 +194,28 @@ static void block_all(struct worker *w)
 
 void fetch_kick(struct worker *w)
 {
+    kick(w, false);
+}
+
+static void kick(struct worker *w, bool filling)
+{
     if (w->stopping || w->reconciling || w->take_reserved ||
         !redis_ready(w->redis) || w->finishing > FINISH_BACKLOG_MAX)
         return;
     unsigned free_slots = worker_free_slots(w);
-    /* Refill in halves of the window while jobs are running: a take
-     * sent for the first free slot would hold the one take in flight and
-     * keep every batch tiny. An idle worker takes whatever it can. */
+    /* Refill in halves of the window (or whole batches, for a window of
+     * thousands) while jobs are running: a take sent for the first free
+     * slot would hold the one take in flight and keep every batch tiny.
+     * An idle worker takes whatever it can. */
     unsigned running = w->cpu_inflight + w->io_inflight;
-    unsigned window = w->cpu_slots < w->io_slots ? w->cpu_slots : w->io_slots;
-    unsigned low = running && window > 1 ? window / 2 : 1;
+    unsigned window = worker_window(w);
+    if (window > w->io_slots) /* no take is larger than the io slots */
+        window = w->io_slots;
+    unsigned low = window / 2;
+    if (low > FETCH_BATCH_MAX)
+        low = FETCH_BATCH_MAX;
+    if (!running || filling || low == 0)
+        low = 1;
     if (free_slots == 0 || free_slots < low)
         return;
     struct take *t = calloc(1, sizeof(*t));

@@ -56,6 +56,7 @@ struct worker {
     /* dispatch */
     unsigned cpu_slots, io_slots, cpu_inflight, io_inflight;
     uint64_t cpu_run_ns; /* moving average of a CPU handler's run time */
+    unsigned io_share;   /* moving share of io jobs, of IO_SHARE_ONE */
     struct jobq_ctx live; /* sentinel: every job between take and finish */
     unsigned live_n;
     struct jobq_ctx *ctx_pool; /* finished contexts kept for reuse */
@@ -89,11 +90,27 @@ struct worker {
     uint64_t n_ok, n_retry, n_dead, n_late, n_skip;
 };
 
+/* A frame's class is known only once it is read, so the worker holds the
+ * CPU window plus the io window in the share of io jobs seen lately: a
+ * queue of sleeps fills its io slots, a queue of hashes takes no more
+ * than its threads can start soon (hoarded CPU jobs wait here while
+ * another replica could run them). */
+#define IO_SHARE_ONE 1024u
+
+static inline unsigned worker_window(const struct worker *w)
+{
+    return w->cpu_slots +
+           (unsigned)((uint64_t)w->io_slots * w->io_share / IO_SHARE_ONE);
+}
+
 static inline unsigned worker_free_slots(const struct worker *w)
 {
-    unsigned c = w->cpu_slots > w->cpu_inflight ? w->cpu_slots - w->cpu_inflight : 0;
+    unsigned running = w->cpu_inflight + w->io_inflight;
+    unsigned win = worker_window(w);
+    unsigned n = win > running ? win - running : 0;
     unsigned i = w->io_slots > w->io_inflight ? w->io_slots - w->io_inflight : 0;
-    unsigned n = c < i ? c : i;
+    if (n > i)
+        n = i;
     unsigned held = w->take_reserved + w->blocking_n;
     return n > held ? n - held : 0;
 }
