@@ -29,11 +29,13 @@ static const char take_lua[] =
  * Fencing: an outcome whose frame is no longer in this worker's active list
  * (another worker recovered it) writes nothing and counts nothing. The
  * reply is one string with a character per outcome: '1' finished, '0'
- * fenced. Most batches are exactly the oldest frames of active, at its
- * right end: those come off in one LTRIM after one LRANGE compares them.
- * Stragglers, and a batch of one, pay an LREM each, scanning from the
- * right, where the oldest frames sit. Either way a job costs O(1), not a
- * scan of everything in flight.
+ * fenced. A batch's frames are nearly always among the oldest of active,
+ * at its right end (n + 32 frames from it for n outcomes): one LRANGE
+ * reads that end, one LTRIM cuts it from the first frame of the batch on,
+ * and one RPUSH puts back, in order, the frames after it that are not in
+ * the batch. Only a frame beyond that end (and a batch of one) pays an
+ * LREM, scanning from the right. So a job costs O(1), not a scan of everything
+ * in flight, even when jobs finish out of take order.
  * The reply_to push is part of the script, so a fenced finish never
  * replies and a reply costs no extra round trip (see docs/protocol.md: the
  * contract has it follow the script, for Redis Cluster, which hiredis 0.14
@@ -60,8 +62,7 @@ static const char finish_lua[] =
     "  if listened then redis.call('PUBLISH', ARGV[1], event) end\n"
     "end\n"
     "local trimmed = {}\n"
-    "local oldest = n > 1 and redis.call('LINDEX', KEYS[1], -1)\n"
-    "if oldest then\n"
+    "if n > 1 then\n"
     "  local want, b = {}, 4\n"
     "  for i = 1, n do\n"
     "    local f = ARGV[b + 1]\n"
@@ -69,17 +70,21 @@ static const char finish_lua[] =
     "    local kind = ARGV[b]\n"
     "    b = b + (kind == 'dead' and 6 or (kind == 'skip' and 2 or 5))\n"
     "  end\n"
-    "  if want[oldest] then\n"
-    "    local tail, k = redis.call('LRANGE', KEYS[1], -n, -1), 0\n"
-    "    for j = #tail, 1, -1 do\n"
-    "      local f = tail[j]\n"
-    "      local c = want[f]\n"
-    "      if not c or c == 0 then break end\n"
+    "  local tail, first, keep = redis.call('LRANGE', KEYS[1], -n - 32, -1), nil, {}\n"
+    "  for j = 1, #tail do\n"
+    "    local f = tail[j]\n"
+    "    local c = want[f]\n"
+    "    if c and c > 0 then\n"
     "      want[f] = c - 1\n"
     "      trimmed[f] = (trimmed[f] or 0) + 1\n"
-    "      k = k + 1\n"
+    "      first = first or j\n"
+    "    elseif first then\n"
+    "      keep[#keep + 1] = f\n"
     "    end\n"
-    "    redis.call('LTRIM', KEYS[1], 0, -k - 1)\n"
+    "  end\n"
+    "  if first then\n"
+    "    redis.call('LTRIM', KEYS[1], 0, first - #tail - 2)\n"
+    "    if #keep > 0 then redis.call('RPUSH', KEYS[1], unpack(keep)) end\n"
     "  end\n"
     "end\n"
     "for i = 1, n do\n"

@@ -215,3 +215,35 @@ def test_small_io_window_keeps_its_slots_full(r, workers):
     collect(r, "rep", 40, 20)
     # waves would cost 10 x 400 ms = 4 s; refilling slot by slot about 2.5 s
     assert time.time() - t0 < 3.4
+
+
+def test_out_of_order_finishes_leave_exactly_the_running_frames(r, workers):
+    # The first frame taken runs longest; the 60 after it finish in reverse
+    # take order, in batches. Active must then hold the long one alone, in
+    # its place, and nothing else: finishing cuts batches out of active and
+    # puts back the frames that are still running.
+    workers("--io-concurrency", "100", "--worker-id", "ooo")
+    long = frame("long", "sleep", {"ms": 3000})
+    push(r, "default", long)
+    wait_until(lambda: r.llen(key("default", "active:ooo")) == 1, 10, "long job taken")
+    push(r, "default", *[frame(f"s{i}", "sleep", {"ms": 1200 - 15 * i}) for i in range(60)])
+    wait_until(lambda: stats(r).get("processed") == 60, 20, "short jobs")
+    assert r.lrange(key("default", "active:ooo"), 0, -1) == [long]
+    wait_until(lambda: stats(r).get("processed") == 61, 20, "long job")
+    assert r.llen(key("default", "active:ooo")) == 0
+    for id in ["long"] + [f"s{i}" for i in range(60)]:
+        assert unpack(r.get(key("default", f"result:{id}")))["status"] == "ok"
+
+
+def test_io_window_fills_in_whole_batches(r, workers):
+    # 2,500 sleeps in 2,500 io slots are all taken before the first one
+    # ends, a thousand per take, although a frame's class is unknown until
+    # it is read (the window follows the share of io jobs seen).
+    r.config_resetstat()
+    push(r, "default", *[frame(f"s{i}", "sleep", {"ms": 3000}) for i in range(2500)])
+    workers("--io-concurrency", "2500")
+    wait_until(lambda: r.llen(key("default", "pending")) == 0, 10, "all taken")
+    assert stats(r).get("processed", 0) == 0
+    takes = r.info("commandstats")["cmdstat_lrange"]["calls"]
+    assert takes < 20, f"{takes} takes for 2,500 frames"
+    wait_until(lambda: stats(r).get("processed") == 2500, 30, "all done")
