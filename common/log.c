@@ -2,6 +2,8 @@
  * reopen so writers on other threads never see a closed descriptor. */
 #include "log.h"
 
+#include "clock.h"
+
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -59,15 +61,62 @@ int log_enabled(enum log_level lv)
     return lv >= log_min;
 }
 
-void log_msg(enum log_level lv, const char *fmt, ...)
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    if (lv < log_min)
-        return;
-    char msg[2048], line[4096], ts[40];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    size_t len;
+    unsigned min;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, min = 0x80;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, min = 0x800;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    unsigned cp = s[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Copies msg into out with control characters and invalid UTF-8 written
+ * as \xNN, so one message is one line and always valid UTF-8 (jansson
+ * refuses anything else, and would blank the line). */
+static void escape(const char *msg, char *out, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t n = strlen(msg), o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap;) {
+        size_t k = utf8_seq(s + i, n - i);
+        if (k == 0 || (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", s[i]);
+            i++;
+            continue;
+        }
+        if (o + k >= cap)
+            break;
+        memcpy(out + o, s + i, k);
+        o += k;
+        i += k;
+    }
+    out[o] = 0;
+}
+
+static void log_vmsg(enum log_level lv, const char *fmt, va_list ap)
+{
+    char raw[2048], msg[4096], line[8192], ts[40];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    escape(raw, msg, sizeof(msg));
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
@@ -86,8 +135,40 @@ void log_msg(enum log_level lv, const char *fmt, ...)
         len = snprintf(line, sizeof(line), "%s %-5s %s\n", ts, level_names[lv],
                        msg);
     }
-    if (len > (int)sizeof(line) - 1)
+    if (len > (int)sizeof(line) - 1) {
         len = (int)sizeof(line) - 1;
+        line[len - 1] = '\n';
+    }
     ssize_t w = write(atomic_load(&log_fd), line, (size_t)len);
     (void)w;
+}
+
+void log_msg(enum log_level lv, const char *fmt, ...)
+{
+    if (lv < log_min)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lv, fmt, ap);
+    va_end(ap);
+}
+
+void log_limited(struct log_limit *l, enum log_level lv, const char *fmt, ...)
+{
+    if (lv < log_min)
+        return;
+    uint64_t now = clock_mono_ms();
+    if (now < l->next_ms) {
+        l->held++;
+        return;
+    }
+    l->next_ms = now + LOG_LIMIT_MS;
+    if (l->held) {
+        log_msg(lv, "(%u more like the next line in the last second)", l->held);
+        l->held = 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lv, fmt, ap);
+    va_end(ap);
 }
