@@ -250,7 +250,10 @@ static int cmd_enqueue(jobq_client *c, struct opts *o)
         char hex[17];
         randombytes_buf(r, sizeof(r));
         sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
-        snprintf(reply_to, sizeof(reply_to), "%s:reply:%s", jobq_prefix(c), hex);
+        /* Outside the deployment's "P:" keys, which workers refuse to
+         * push to (protocol.md). */
+        snprintf(reply_to, sizeof(reply_to), "%s-reply:%s", jobq_prefix(c),
+                 hex);
     }
     jobq_job job = {.id = o->id, .type = o->pos[2],
                     .args = args.size ? args.data : NULL, .args_len = args.size,

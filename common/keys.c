@@ -13,6 +13,7 @@ void keys_init(struct keys *k, const char *p, const char *q, const char *w)
     snprintf(k->workers, KEYS_MAX, "%s:{%s}:workers", p, q);
     snprintf(k->stats, KEYS_MAX, "%s:{%s}:stats", p, q);
     snprintf(k->events, KEYS_MAX, "%s:{%s}:events", p, q);
+    snprintf(k->clock, KEYS_MAX, "%s:{%s}:clock", p, q);
     snprintf(k->result_prefix, KEYS_MAX, "%s:{%s}:result:", p, q);
 }
 

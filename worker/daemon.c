@@ -4,6 +4,8 @@
 #include <event2/event.h>
 #include <sched.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +52,7 @@ static void send_exit(struct worker *w)
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
         const char *ra[] = {q->keys.active, q->keys.pending};
-        const char *za[] = {"ZREM", q->keys.workers, w->s->worker_id};
+        const char *za[] = {"ZREM", q->keys.workers, w->wid};
         if (redis_script(w->redis, SCRIPT_REQUEUE, on_requeued, w, 2, 2, ra,
                          NULL) != 0)
             w->exit_left--;
@@ -166,6 +168,13 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         w->keys = *keys;
         w->have_keys = true;
     }
+    /* The label keeps room for the nonce within W's 64 bytes. */
+    unsigned char nonce[WORKER_NONCE_HEX / 2];
+    randombytes_buf(nonce, sizeof(nonce));
+    char hex[WORKER_NONCE_HEX + 1];
+    sodium_bin2hex(hex, sizeof(hex), nonce, sizeof(nonce));
+    snprintf(w->wid, sizeof(w->wid), "%.*s-%s",
+             (int)(sizeof(w->wid) - 2 - WORKER_NONCE_HEX), s->worker_id, hex);
     w->nq = s->nqueues;
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
@@ -173,7 +182,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         q->index = i;
         q->weight = s->queues[i].weight;
         memcpy(q->name, s->queues[i].name, sizeof(q->name));
-        keys_init(&q->keys, s->prefix, q->name, s->worker_id);
+        keys_init(&q->keys, s->prefix, q->name, w->wid);
     }
     registry_init(&w->reg);
     /* Start narrow: grow as fast jobs are seen, never hoard slow ones. */
@@ -204,8 +213,9 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         w->sig_ev[i] = evsignal_new(w->base, sigs[i], on_signal, w);
         event_add(w->sig_ev[i], NULL);
     }
-    log_info("jobq-worker %s serving %d queue(s) with %u CPU threads, %u io "
-             "slots", s->worker_id, w->nq, s->cpu_threads, w->io_slots);
+    log_info("jobq-worker %s (key id %s) serving %d queue(s) with %u CPU "
+             "threads, %u io slots", s->worker_id, w->wid, w->nq,
+             s->cpu_threads, w->io_slots);
     w->redis = redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq,
                          on_ready, w);
     struct http *http = NULL;

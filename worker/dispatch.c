@@ -177,8 +177,7 @@ static void encode_record(struct jobq_ctx *ctx, bool ok, unsigned attempts,
     }
     pack_kv_uint(&pk, "attempts", attempts);
     pack_kv_uint(&pk, "finished_at", now);
-    pack_kv_str(&pk, "worker", ctx->w->s->worker_id,
-                strlen(ctx->w->s->worker_id));
+    pack_kv_str(&pk, "worker", ctx->w->wid, strlen(ctx->w->wid));
 }
 
 static void encode_event(struct jobq_ctx *ctx, const char *status,
@@ -209,8 +208,7 @@ static void encode_dead(struct jobq_ctx *ctx, uint64_t now)
     mp_pack_bin(&pk, ctx->raw, ctx->rawlen);
     pack_kv_str(&pk, "error", ctx->err, strlen(ctx->err));
     pack_kv_uint(&pk, "at", now);
-    pack_kv_str(&pk, "worker", ctx->w->s->worker_id,
-                strlen(ctx->w->s->worker_id));
+    pack_kv_str(&pk, "worker", ctx->w->wid, strlen(ctx->w->wid));
     if (ctx->has_job) {
         pack_kv_str(&pk, "id", ctx->job.id.ptr, ctx->job.id.len);
         pack_kv_str(&pk, "type", ctx->job.type.ptr, ctx->job.type.len);
@@ -251,7 +249,8 @@ static void encode_notify(struct jobq_ctx *ctx, uint64_t now)
         pack_kv_str(&pk, "traceparent", ctx->job.traceparent.ptr,
                     ctx->job.traceparent.len);
     const struct worker *w = ctx->w;
-    if (w->have_keys) {
+    /* Our key vouches only for what a producer's key vouched for. */
+    if (w->have_keys && ctx->verified) {
         unsigned char mac[FRAME_MAC_BYTES];
         sign_mac(&w->keys, w->keys.k[0].kid, job.data, job.size, mac);
         frame_encode_new(&ctx->notify, job.data, job.size, w->keys.k[0].kid,
@@ -453,7 +452,10 @@ static void on_result_checked(redisReply *rep, void *priv)
         msgpack_unpacked_init(&un);
         size_t off = 0;
         char err[80];
-        bool ok = mp_check(rep->str, rep->len, 64, err, sizeof(err)) == 0 &&
+        /* A record of any size: 0 entries means no count limit (the
+         * pre-scan still bounds every count by the bytes left). */
+        bool ok = mp_check(rep->str, rep->len, 0, err,
+                           sizeof(err)) == 0 &&
                   msgpack_unpack_next(&un, rep->str, rep->len, &off) ==
                       MSGPACK_UNPACK_SUCCESS &&
                   mp_str_eq(mp_map_get(&un.data, "status") ?: &un.data, "ok");
@@ -470,6 +472,15 @@ static void on_result_checked(redisReply *rep, void *priv)
     start(ctx);
     /* The check held a slot; with it free again, take more. */
     fetch_kick(ctx->w);
+}
+
+/* reply_to may name any list outside this deployment: "P:..." is ours. */
+static bool reply_to_is_ours(const struct worker *w, const struct job *job)
+{
+    size_t pl = strlen(w->s->prefix);
+    return job->reply_to.ptr && job->reply_to.len > pl &&
+           memcmp(job->reply_to.ptr, w->s->prefix, pl) == 0 &&
+           job->reply_to.ptr[pl] == ':';
 }
 
 void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
@@ -491,6 +502,7 @@ void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
             return reject(ctx, "unknown signing key");
         if (sr == SIGN_BAD_MAC)
             return reject(ctx, "bad signature");
+        ctx->verified = true;
     } else if (w->s->require_signed) {
         return reject(ctx, "unsigned job");
     }
@@ -500,12 +512,23 @@ void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
     memcpy(ctx->id, ctx->job.id.ptr, ctx->job.id.len);
     keys_result(&q->keys, ctx->job.id.ptr, ctx->job.id.len, ctx->result_key,
                 sizeof(ctx->result_key));
+    if (reply_to_is_ours(w, &ctx->job)) {
+        /* Pushing there could expire or corrupt another queue's keys: the
+         * job is refused unrun, and nothing is pushed anywhere. */
+        ctx->job.reply_to.ptr = NULL;
+        ctx->job.reply_to.len = 0;
+        return reject(ctx, "reply_to names a jobq key");
+    }
     if (ctx->job.expires_at && clock_wall_ms() > ctx->job.expires_at)
         return reject(ctx, "expired");
     if (fr->attempt >= max_attempts(ctx)) {
-        snprintf(err, sizeof(err), "%.*s", (int)fr->error.len,
-                 fr->error.ptr ? fr->error.ptr : "attempts exhausted");
-        return reject(ctx, err[0] ? err : "attempts exhausted");
+        /* The frame's error is bookkeeping outside the signed bytes: it
+         * may explain an unsigned job's death, never a signed one's. */
+        if (ctx->verified || !fr->error.ptr || !fr->error.len)
+            return reject(ctx, "attempts exhausted");
+        snprintf(err, sizeof(err), "attempts exhausted: %.*s",
+                 (int)fr->error.len, fr->error.ptr);
+        return reject(ctx, err);
     }
     ctx->attempt = (unsigned)fr->attempt + 1;
     ctx->h = registry_find(&w->reg, ctx->job.type.ptr, ctx->job.type.len);

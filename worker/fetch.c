@@ -2,10 +2,12 @@
 #include "fetch.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
@@ -14,25 +16,33 @@
 /* Order of this round: strict queues as listed, then weighted queues by
  * smooth weighted round-robin (nginx's), so weights hold over time and no
  * weighted queue waits long behind another. */
+static bool servable(const struct wqueue *q, uint64_t now)
+{
+    return !q->finish_broken && q->fetch_broken_until <= now;
+}
+
 static int round_order(struct worker *w, int *order)
 {
     int n = 0, total = 0;
+    uint64_t now = clock_mono_ms();
     for (int i = 0; i < w->nq; i++)
-        if (!w->q[i].weight)
+        if (!w->q[i].weight && servable(&w->q[i], now))
             order[n++] = i;
     int first_weighted = n;
+    int weighted = 0;
     for (int i = 0; i < w->nq; i++)
-        if (w->q[i].weight) {
+        if (w->q[i].weight && servable(&w->q[i], now)) {
+            weighted++;
             w->q[i].cw += (int)w->q[i].weight;
             total += (int)w->q[i].weight;
         }
-    for (int k = first_weighted; k < w->nq; k++) {
+    for (int k = first_weighted; k < first_weighted + weighted; k++) {
         int best = -1;
         for (int i = 0; i < w->nq; i++) {
             bool used = false;
             for (int j = first_weighted; j < k; j++)
                 used |= order[j] == i;
-            if (w->q[i].weight && !used &&
+            if (w->q[i].weight && servable(&w->q[i], now) && !used &&
                 (best < 0 || w->q[i].cw > w->q[best].cw))
                 best = i;
         }
@@ -66,11 +76,30 @@ static void fetch_retry_later(struct worker *w)
     evtimer_add(w->fetch_retry, &tv);
 }
 
+/* Redis refused q's keys (a wrong type, a failing script): the script
+ * checked types before writing, so nothing moved. Log it at most once a
+ * second, leave q aside for a while and serve the other queues. */
+static void set_aside(struct worker *w, struct wqueue *q, const char *what,
+                      const char *err)
+{
+    log_limited(&q->fetch_log, LOG_ERROR, "%s on %s failed: %s; serving the "
+                "other queues and trying it again in %d ms", what, q->name,
+                err, FETCH_BROKEN_MS);
+    q->fetch_broken_until = clock_mono_ms() + FETCH_BROKEN_MS;
+    struct timeval tv = clock_timeval(FETCH_BROKEN_MS);
+    if (!evtimer_pending(w->fetch_retry, NULL))
+        evtimer_add(w->fetch_retry, &tv);
+}
+
 void fetch_on_retry(evutil_socket_t fd, short what, void *arg)
 {
+    struct worker *w = arg;
     (void)fd;
     (void)what;
-    fetch_on_ready(arg);
+    if (w->reconcile_wanted)
+        fetch_on_ready(w);
+    else
+        fetch_kick(w);
 }
 static void block_all(struct worker *w);
 
@@ -80,9 +109,24 @@ static void on_take(redisReply *rep, void *priv)
     struct worker *w = t->w;
     struct wqueue *q = &w->q[t->order[t->pos]];
     w->take_reserved = 0;
+    if (rep && rep->type == REDIS_REPLY_ERROR) {
+        set_aside(w, q, "take", rep->str);
+        t->pos++;
+        if (t->pos < t->n && !w->stopping) {
+            take_next(t);
+            return;
+        }
+        unsigned got = t->got;
+        free(t);
+        if (w->stopping)
+            daemon_progress(w);
+        else if (got == 0)
+            block_all(w);
+        else
+            fetch_kick(w);
+        return;
+    }
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        if (rep && rep->type == REDIS_REPLY_ERROR)
-            log_warn("take on %s failed: %s", q->name, rep->str);
         free(t);
         fetch_retry_later(w);
         daemon_progress(w); /* a stopping worker waits on this reply */
@@ -120,11 +164,15 @@ static void take_next(struct take *t)
     struct worker *w = t->w;
     struct wqueue *q = &w->q[t->order[t->pos]];
     unsigned want = t->want - t->got;
-    char n[16];
+    char n[16], max[24], deadmax[24];
     snprintf(n, sizeof(n), "%u", want);
-    const char *argv[] = {q->keys.pending, q->keys.active, n};
+    snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
+    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
+    const char *argv[] = {q->keys.pending, q->keys.active, q->keys.dead,
+                          q->keys.stats,   n,              max,
+                          w->wid,          deadmax};
     w->take_reserved = want;
-    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 2, 3, argv, NULL) != 0) {
+    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 4, 8, argv, NULL) != 0) {
         w->take_reserved = 0;
         free(t);
     }
@@ -134,6 +182,31 @@ struct blocked {
     struct worker *w;
     struct wqueue *q;
 };
+
+static void on_set_aside(redisReply *rep, void *priv)
+{
+    struct wqueue *q = priv;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        log_limited(&q->fetch_log, LOG_ERROR,
+                    "moving oversized frames of %s to dead failed: %s",
+                    q->name, rep->str);
+}
+
+/* A blocking take handed over a frame over max-frame-bytes: drop this copy
+ * at once and let Redis move it (and any like it) to the dead list, so the
+ * worker never holds more than the one reply that brought it. */
+static void set_aside_big(struct worker *w, struct wqueue *q, size_t len)
+{
+    log_limited(&q->reply_log, LOG_WARN,
+                "frame on %s is dead: frame too large (%zu bytes, limit "
+                "%" PRIu64 ")", q->name, len, w->s->max_frame_bytes);
+    char max[24], deadmax[24];
+    snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
+    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
+    const char *a[] = {q->keys.active, q->keys.dead, q->keys.stats,
+                       max,            w->wid,       deadmax};
+    redis_script(w->redis, SCRIPT_SETASIDE, on_set_aside, q, 3, 6, a, NULL);
+}
 
 static void on_blmove(redisReply *rep, void *priv)
 {
@@ -148,11 +221,12 @@ static void on_blmove(redisReply *rep, void *priv)
         daemon_progress(w);
         return;
     }
-    if (rep->type == REDIS_REPLY_STRING && !w->stopping)
+    if (rep->type == REDIS_REPLY_STRING && rep->len > w->s->max_frame_bytes)
+        set_aside_big(w, q, rep->len);
+    else if (rep->type == REDIS_REPLY_STRING && !w->stopping)
         dispatch_frame(w, q, rep->str, rep->len);
     else if (rep->type == REDIS_REPLY_ERROR) {
-        log_warn("blocking take on %s failed: %s", q->name, rep->str);
-        fetch_retry_later(w);
+        set_aside(w, q, "blocking take", rep->str);
         daemon_progress(w);
         return;
     }
@@ -172,18 +246,24 @@ static void block_all(struct worker *w)
 {
     int order[SETTINGS_MAX_QUEUES];
     int n = round_order(w, order);
+    /* Well under the heartbeat TTL: a BLMOVE sent just before this worker
+     * froze can still move a frame into its active list, and that frame
+     * must land before the list's recovery is over (beat.lua). */
+    uint64_t block_ms = w->s->heartbeat_ttl_ms / 4;
+    if (block_ms > FETCH_BLOCK_MS)
+        block_ms = FETCH_BLOCK_MS;
+    char timeout[24];
+    snprintf(timeout, sizeof(timeout), "%.3f", (double)block_ms / 1000.0);
     for (int i = 0; i < n && worker_free_slots(w) > 0; i++) {
         struct wqueue *q = &w->q[order[i]];
         if (q->blocking)
             continue;
-        char timeout[16];
-        snprintf(timeout, sizeof(timeout), "%d", FETCH_BLOCK_S);
         const char *argv[] = {"BLMOVE", q->keys.pending, q->keys.active,
                               "RIGHT", "LEFT", timeout};
         struct blocked *b = malloc(sizeof(*b));
         *b = (struct blocked){w, q};
-        if (redis_blocking(w->redis, q->index, on_blmove, b,
-                           FETCH_BLOCK_S * 1000, 6, argv, NULL) != 0) {
+        if (redis_blocking(w->redis, q->index, on_blmove, b, block_ms, 6,
+                           argv, NULL) != 0) {
             free(b);
             continue;
         }
@@ -221,6 +301,10 @@ static void kick(struct worker *w, bool filling)
     struct take *t = calloc(1, sizeof(*t));
     t->w = w;
     t->n = round_order(w, t->order);
+    if (t->n == 0) { /* every queue set aside: the retry timer comes back */
+        free(t);
+        return;
+    }
     t->want = free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX;
     take_next(t);
 }
@@ -237,7 +321,9 @@ static void on_orphans(redisReply *rep, void *priv)
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
         log_warn("returned %lld frames of %s whose take reply was lost",
                  rep->integer, q->name);
-    bool failed = !rep || rep->type == REDIS_REPLY_ERROR;
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        set_aside(w, q, "returning orphaned frames", rep->str);
+    bool failed = !rep;
     if (--w->reconcile_left == 0) {
         w->reconciling = false;
         if (failed)

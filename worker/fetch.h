@@ -9,9 +9,12 @@
 
 #include "worker.h"
 
-/* Seconds a BLMOVE waits: also bounds how late a stopping worker learns
- * that a blocked fetch is done. */
-#define FETCH_BLOCK_S 1
+/* Longest a BLMOVE waits (a quarter of the heartbeat TTL when that is
+ * less): also bounds how late a stopping worker learns that a blocked
+ * fetch is done. */
+#define FETCH_BLOCK_MS 1000
+/* How long a queue whose keys Redis refuses is left aside. */
+#define FETCH_BROKEN_MS 1000
 /* Most frames one TAKE moves (Lua's unpack() limit is about 8000). */
 #define FETCH_BATCH_MAX 1000
 

@@ -53,17 +53,31 @@ static void on_finished(redisReply *rep, void *priv)
     struct batch *b = priv;
     struct worker *w = b->q->w;
     if (!rep || rep->type != REDIS_REPLY_STRING || rep->len != b->n) {
-        log_warn("finishing %u jobs on %s failed (%s); holding them", b->n,
-                 b->q->name, rep && rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                                 : "no reply");
+        /* A refusal (a key of the queue holds another type) sets the
+         * queue aside: fetch stops taking from it until a batch lands,
+         * and the other queues go on. */
+        if (rep)
+            b->q->finish_broken = true;
+        log_limited(&b->q->finish_log, rep ? LOG_ERROR : LOG_WARN,
+                    "finishing %u jobs on %s failed (%s); holding them",
+                    b->n, b->q->name,
+                    rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                          : "no reply");
         hold(w, b);
         free(b);
         return;
     }
+    b->q->finish_broken = false;
     struct jobq_ctx *ctx = b->head;
     for (size_t i = 0; i < b->n; i++) {
         struct jobq_ctx *next = ctx->next;
-        if (rep->str[i] == '1') {
+        if (rep->str[i] == 'r')
+            log_limited(&b->q->reply_log, LOG_WARN,
+                        "job %s on %s finished, but its reply_to %.*s "
+                        "could not be pushed (it holds another type)",
+                        ctx->id, b->q->name, (int)ctx->job.reply_to.len,
+                        ctx->job.reply_to.ptr);
+        if (rep->str[i] != '0') {
             switch (ctx->out) {
             case OUT_OK: w->n_ok++; break;
             case OUT_RETRY: w->n_retry++; break;

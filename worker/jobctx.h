@@ -31,6 +31,7 @@ struct jobq_ctx {
     struct frame fr;
     struct job job;
     bool has_frame, has_job;
+    bool verified; /* its MAC checked out: only then is its notify signed */
     const jobq_handler *h;
     char id[JOB_ID_MAX + 1];
     unsigned attempt; /* this attempt, 1-based */

@@ -27,7 +27,7 @@ static uint64_t beat_interval(const struct worker *w)
     return ms > 5000 ? 5000 : ms;
 }
 
-static void on_recovered(redisReply *rep, void *priv)
+static void on_beat_reply(redisReply *rep, void *priv)
 {
     struct wqueue *q = priv;
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
@@ -35,27 +35,26 @@ static void on_recovered(redisReply *rep, void *priv)
                  rep->integer, q->name);
         fetch_kick(q->w);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
-        log_warn("recovery on %s failed: %s", q->name, rep->str);
+        log_limited(&q->beat_log, LOG_ERROR,
+                    "heartbeat and recovery on %s failed: %s", q->name,
+                    rep->str);
     }
 }
 
+/* The deadline is set by the script on the Redis server's clock: see
+ * common/scripts/beat.lua. */
 void upkeep_beat(struct worker *w)
 {
     if (!redis_ready(w->redis))
         return;
-    uint64_t now = clock_wall_ms();
-    char deadline[24], nows[24];
-    snprintf(deadline, sizeof(deadline), "%" PRIu64, now + w->s->heartbeat_ttl_ms);
-    snprintf(nows, sizeof(nows), "%" PRIu64, now);
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->heartbeat_ttl_ms);
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
-        const char *za[] = {"ZADD", q->keys.workers, deadline, w->s->worker_id};
-        redis_cmd(w->redis, NULL, NULL, 4, za, NULL);
-        if (w->stopping)
-            continue;
-        const char *ra[] = {q->keys.workers, q->keys.pending, q->keys.stats,
-                            nows, q->keys.active_prefix, w->s->worker_id};
-        redis_script(w->redis, SCRIPT_RECOVER, on_recovered, q, 3, 6, ra, NULL);
+        const char *a[] = {q->keys.workers, q->keys.pending, q->keys.stats,
+                           q->keys.clock,   w->wid,          ttl,
+                           q->keys.active_prefix, w->stopping ? "0" : "1"};
+        redis_script(w->redis, SCRIPT_BEAT, on_beat_reply, q, 4, 8, a, NULL);
     }
 }
 
@@ -81,12 +80,17 @@ static void on_promoted(redisReply *rep, void *priv)
         if (moved >= UPKEEP_PROMOTE_LIMIT)
             w->promote_next_ms = now; /* more are due: go again at once */
         else if (nx->type == REDIS_REPLY_STRING) {
-            uint64_t next = strtoull(nx->str, NULL, 10);
-            if (nx->str[0] != '-' && next < w->promote_next_ms)
-                w->promote_next_ms = next;
+            /* A producer's score may be any double: 1e+20 or inf mean
+             * "not soon", never "now" (strtoull would read 1e+20 as 1). */
+            double next = strtod(nx->str, NULL);
+            if (next >= 0 && next < (double)w->promote_next_ms)
+                w->promote_next_ms = (uint64_t)next;
         }
         if (moved > 0)
             fetch_kick(w);
+    } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+        log_limited(&q->promote_log, LOG_ERROR,
+                    "moving due frames on %s failed: %s", q->name, rep->str);
     }
     if (--w->promote_left == 0) {
         uint64_t wait = w->promote_next_ms > now ? w->promote_next_ms - now : 0;

@@ -9,6 +9,7 @@
 #include "frame.h"
 #include "jobctx.h"
 #include "keys.h"
+#include "log.h"
 #include "registry.h"
 #include "settings.h"
 #include "sign.h"
@@ -38,10 +39,22 @@ struct wqueue {
     bool blocking;   /* fetch: a BLMOVE is outstanding on slot index */
     struct keys keys;
     struct jobq_ctx *fin_head, *fin_tail; /* finish: outcomes not yet sent */
+    /* A queue whose keys Redis refuses (a wrong type, a failing script) is
+     * set aside until then, so the other queues go on being served. */
+    uint64_t fetch_broken_until; /* fetch, monotonic ms */
+    bool finish_broken;          /* finish: its last batch was refused */
+    struct log_limit fetch_log, finish_log, reply_log, beat_log, promote_log;
 };
+
+/* A worker's key id (protocol.md: W): the configured name, the human
+ * label in logs, plus a nonce drawn at each start, so two processes never
+ * share an active list and a restarted one never takes its predecessor's
+ * frames for its own. */
+#define WORKER_NONCE_HEX 8
 
 struct worker {
     const struct settings *s;
+    char wid[65];
     struct event_base *base;
     struct redis *redis;
     struct jobq_registry reg;

@@ -158,6 +158,21 @@ def key(q, name):
     return f"jobq:{{{q}}}:{name}"
 
 
+def active_keys(r, label, q="default"):
+    """The active lists of workers started as `label`: a worker's key id is
+    its label plus a nonce drawn at each start (protocol.md, W)."""
+    return [k for k in r.keys(key(q, f"active:{label}-*"))
+            if len(k.decode().rsplit("-", 1)[1]) == 8]
+
+
+def active_len(r, label, q="default"):
+    return sum(r.llen(k) for k in active_keys(r, label, q))
+
+
+def active_frames(r, label, q="default"):
+    return [f for k in active_keys(r, label, q) for f in r.lrange(k, 0, -1)]
+
+
 def push(r, q, *frames):
     r.lpush(key(q, "pending"), *frames)
 

@@ -99,7 +99,7 @@ def snapshot(r):
     out = {}
     for k in r.keys("*"):
         k = k.decode()
-        if k.endswith(":dead") or k.endswith(":stats") or k.endswith(":workers"):
+        if k.endswith((":dead", ":stats", ":workers", ":clock")):
             continue
         t = r.type(k).decode()
         out[k] = r.dump(k) if t != "list" or ":active:" not in k else r.lrange(k, 0, -1)

@@ -6,7 +6,8 @@ import time
 
 import msgpack
 
-from conftest import collect, frame, key, push, stats, unpack, wait_until
+from conftest import (active_frames, active_len, collect, frame, key, push, stats,
+                      unpack, wait_until)
 
 
 def subscribe(r, q="default"):
@@ -225,12 +226,12 @@ def test_out_of_order_finishes_leave_exactly_the_running_frames(r, workers):
     workers("--io-concurrency", "100", "--worker-id", "ooo")
     long = frame("long", "sleep", {"ms": 3000})
     push(r, "default", long)
-    wait_until(lambda: r.llen(key("default", "active:ooo")) == 1, 10, "long job taken")
+    wait_until(lambda: active_len(r, "ooo") == 1, 10, "long job taken")
     push(r, "default", *[frame(f"s{i}", "sleep", {"ms": 1200 - 15 * i}) for i in range(60)])
     wait_until(lambda: stats(r).get("processed") == 60, 20, "short jobs")
-    assert r.lrange(key("default", "active:ooo"), 0, -1) == [long]
+    assert active_frames(r, "ooo") == [long]
     wait_until(lambda: stats(r).get("processed") == 61, 20, "long job")
-    assert r.llen(key("default", "active:ooo")) == 0
+    assert active_len(r, "ooo") == 0
     for id in ["long"] + [f"s{i}" for i in range(60)]:
         assert unpack(r.get(key("default", f"result:{id}")))["status"] == "ok"
 

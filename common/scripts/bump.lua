@@ -1,0 +1,70 @@
+-- A byte-level msgpack walk that rewrites a frame's attempt, error and
+-- failed_at and keeps every other entry (the signed job bytes, kid, mac,
+-- unknown keys) byte-exact. bump() returns nil for a frame it cannot read.
+local FIXED = {[0xcc]=1,[0xcd]=2,[0xce]=4,[0xcf]=8,[0xd0]=1,[0xd1]=2,[0xd2]=4,[0xd3]=8,[0xca]=4,[0xcb]=8,[0xd4]=2,[0xd5]=3,[0xd6]=5,[0xd7]=9,[0xd8]=17}
+local LENW = {[0xc4]=1,[0xc5]=2,[0xc6]=4,[0xd9]=1,[0xda]=2,[0xdb]=4,[0xc7]=1,[0xc8]=2,[0xc9]=4}
+local function be(s, p, n)
+  local v = 0
+  for i = 0, n - 1 do v = v * 256 + s:byte(p + i) end
+  return v
+end
+local function skip(s, p, depth)
+  if depth > 32 or p > #s then return nil end
+  local b = s:byte(p)
+  if b <= 0x7f or b >= 0xe0 or b == 0xc0 or b == 0xc2 or b == 0xc3 then return p + 1 end
+  if b >= 0xa0 and b <= 0xbf then return p + 1 + b - 0xa0 end
+  local n, q
+  if b >= 0x90 and b <= 0x9f then n, q = b - 0x90, p + 1
+  elseif b >= 0x80 and b <= 0x8f then n, q = (b - 0x80) * 2, p + 1
+  elseif b == 0xdc then n, q = be(s, p + 1, 2), p + 3
+  elseif b == 0xdd then n, q = be(s, p + 1, 4), p + 5
+  elseif b == 0xde then n, q = be(s, p + 1, 2) * 2, p + 3
+  elseif b == 0xdf then n, q = be(s, p + 1, 4) * 2, p + 5
+  else
+    if FIXED[b] then return p + 1 + FIXED[b] end
+    local lw = LENW[b]
+    if not lw then return nil end
+    local ext = (b >= 0xc7 and b <= 0xc9) and 1 or 0
+    return p + 1 + lw + ext + be(s, p + 1, lw)
+  end
+  if n > #s then return nil end
+  for i = 1, n do
+    q = skip(s, q, depth + 1)
+    if not q then return nil end
+  end
+  return q
+end
+local function bump(f, err, now)
+  local b, n, p = f:byte(1)
+  if b >= 0x80 and b <= 0x8f then n, p = b - 0x80, 2
+  elseif b == 0xde then n, p = be(f, 2, 2), 4
+  elseif b == 0xdf then n, p = be(f, 2, 4), 6
+  else return nil end
+  local kept, attempt = {}, 0
+  for i = 1, n do
+    local ks = p
+    local ke = skip(f, p, 1)
+    if not ke then return nil end
+    local ve = skip(f, ke, 1)
+    if not ve then return nil end
+    local kb, key = f:byte(ks), nil
+    if kb >= 0xa0 and kb <= 0xbf then key = f:sub(ks + 1, ke - 1)
+    elseif kb == 0xd9 then key = f:sub(ks + 2, ke - 1) end
+    if key == 'attempt' then
+      local vb = f:byte(ke)
+      if vb <= 0x7f then attempt = vb
+      elseif vb == 0xcc then attempt = be(f, ke + 1, 1)
+      elseif vb == 0xcd then attempt = be(f, ke + 1, 2)
+      elseif vb == 0xce then attempt = be(f, ke + 1, 4)
+      elseif vb == 0xcf then attempt = be(f, ke + 1, 8)
+      else return nil end
+    elseif key ~= 'error' and key ~= 'failed_at' then
+      kept[#kept + 1] = f:sub(ks, ve - 1)
+    end
+    p = ve
+  end
+  if p ~= #f + 1 then return nil end
+  local count = #kept + 3
+  local hdr = count < 16 and string.char(0x80 + count) or string.char(0xde, math.floor(count / 256), count % 256)
+  return hdr .. table.concat(kept) .. str('attempt') .. uint(attempt + 1) .. str('error') .. str(err) .. str('failed_at') .. uint(now)
+end
