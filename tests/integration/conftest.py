@@ -5,6 +5,7 @@ Producers here are written the way a Python service would write them with
 only redis-py and msgpack: the tests double as proof that the wire protocol
 needs no jobq code."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -110,6 +111,15 @@ class Worker:
         with open(self.log.name, errors="replace") as f:
             return f.read()
 
+    @property
+    def label(self):
+        """The worker's name (its key id is this plus a nonce)."""
+        if "--worker-id" in self.args:
+            return self.args[self.args.index("--worker-id") + 1]
+        m = wait_until(lambda: re.search(r"jobq-worker (\S+) \(key id", self.output()),
+                       10, "the worker's start line")
+        return m.group(1)
+
     def stop(self):
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
@@ -161,8 +171,8 @@ def key(q, name):
 def active_keys(r, label, q="default"):
     """The active lists of workers started as `label`: a worker's key id is
     its label plus a nonce drawn at each start (protocol.md, W)."""
-    return [k for k in r.keys(key(q, f"active:{label}-*"))
-            if len(k.decode().rsplit("-", 1)[1]) == 8]
+    return [k for k in r.keys(key(q, f"active:{label}*"))
+            if k.decode().endswith(f":{label}") or len(k.decode().rsplit("-", 1)[1]) == 8]
 
 
 def active_len(r, label, q="default"):
