@@ -26,8 +26,10 @@ static int on_line(void *user, const char *section, const char *name,
     if (st->bad)
         return 1;
     if (kidlen == 0 || kidlen > SIGN_KID_MAX) {
-        snprintf(st->err, st->errlen, "signing-keys: key id must be 1 to %d "
-                 "bytes", SIGN_KID_MAX);
+        snprintf(st->err, st->errlen,
+                 "signing-keys: key id must be 1 to %d "
+                 "bytes",
+                 SIGN_KID_MAX);
         st->bad = 1;
         return 1;
     }
@@ -39,10 +41,13 @@ static int on_line(void *user, const char *section, const char *name,
     }
     struct sign_key *k = &st->ks->k[st->ks->n];
     if (sodium_hex2bin(k->key, sizeof(k->key), value, strlen(value), NULL,
-                       &binlen, NULL) != 0 || binlen != sizeof(k->key)) {
+                       &binlen, NULL) != 0 ||
+        binlen != sizeof(k->key)) {
         /* Never echo the value: it is a secret, even when malformed. */
-        snprintf(st->err, st->errlen, "signing-keys: key %s must be %zu bytes "
-                 "as hex", name, sizeof(k->key));
+        snprintf(st->err, st->errlen,
+                 "signing-keys: key %s must be %zu bytes "
+                 "as hex",
+                 name, sizeof(k->key));
         st->bad = 1;
         return 1;
     }
@@ -68,8 +73,10 @@ int sign_keys_load(const char *path, struct sign_keys *ks, char *err,
         return -1;
     }
     if ((sb.st_mode & 077) != 0) {
-        snprintf(err, errlen, "signing-keys: %s has mode %04o; refused unless "
-                 "0600 or stricter", path, (unsigned)(sb.st_mode & 07777));
+        snprintf(err, errlen,
+                 "signing-keys: %s has mode %04o; refused unless "
+                 "0600 or stricter",
+                 path, (unsigned)(sb.st_mode & 07777));
         return -1;
     }
     struct load_state st = {ks, err, errlen, 0};
@@ -113,7 +120,7 @@ enum sign_result sign_verify(const struct sign_keys *ks, const char *kid,
     if (!k)
         return SIGN_UNKNOWN_KID;
     return crypto_auth_verify(mac, job, joblen, k->key) == 0 ? SIGN_OK
-                                                              : SIGN_BAD_MAC;
+                                                             : SIGN_BAD_MAC;
 }
 
 int sign_mac(const struct sign_keys *ks, const char *kid, const void *job,

@@ -5,14 +5,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the four above first. */
+
 #include <cmocka.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <time.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cpupool.h"
 #include "handoff.h"
@@ -21,9 +23,9 @@
 
 struct item {
     struct task task;
-    int ran;             /* written on the pool thread */
+    int ran; /* written on the pool thread */
     pthread_t ran_on;
-    int delivered;       /* written on the loop thread */
+    int delivered; /* written on the loop thread */
 };
 
 struct ctx {

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the four above first. */
+
 #include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -37,8 +39,9 @@ static struct run *run(const char *type, const char *json_args)
     json_decref(j);
     size_t off = 0;
     msgpack_unpacked_init(&r->args_un);
-    assert_int_equal(msgpack_unpack_next(&r->args_un, r->args.data, r->args.size, &off),
-                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(
+        msgpack_unpack_next(&r->args_un, r->args.data, r->args.size, &off),
+        MSGPACK_UNPACK_SUCCESS);
     r->ctx.job.args = &r->args_un.data;
     msgpack_sbuffer_init(&r->ctx.result);
     msgpack_packer_init(&r->ctx.pk, &r->ctx.result, msgpack_sbuffer_write);
@@ -78,7 +81,8 @@ static void assert_res_str(struct run *r, const char *key, const char *want)
 {
     const msgpack_object *o = res(r, key);
     assert_int_equal(o->type, MSGPACK_OBJECT_STR);
-    if (o->via.str.size != strlen(want) || memcmp(o->via.str.ptr, want, o->via.str.size))
+    if (o->via.str.size != strlen(want) ||
+        memcmp(o->via.str.ptr, want, o->via.str.size))
         fail_msg("%s is \"%.*s\", want \"%s\"", key, (int)o->via.str.size,
                  o->via.str.ptr, want);
 }
@@ -88,14 +92,18 @@ static void expect_fail(const char *type, const char *args, jobq_failure kind,
 {
     struct run *r = run(type, args);
     if (r->rc == 0 || !r->ctx.failed)
-        fail_msg("%s %s: expected failure \"%s\", got success", type, args, msg);
+        fail_msg("%s %s: expected failure \"%s\", got success", type, args,
+                 msg);
     if (strcmp(r->ctx.err, msg) != 0)
-        fail_msg("%s %s: error \"%s\", want \"%s\"", type, args, r->ctx.err, msg);
+        fail_msg("%s %s: error \"%s\", want \"%s\"", type, args, r->ctx.err,
+                 msg);
     assert_int_equal(r->ctx.fail_kind, kind);
     done(r);
 }
 
-#define GOOD "\"username\":\"Alice_1\",\"email\":\"alice@example.com\",\"password\":\"Secret123\""
+#define GOOD                                                                   \
+    "\"username\":\"Alice_1\",\"email\":\"alice@example.com\",\"password\":"   \
+    "\"Secret123\""
 
 static void test_user_validate_ok(void **state)
 {
@@ -110,17 +118,35 @@ static void test_user_validate_messages(void **state)
 {
     (void)state;
     const char *cases[][2] = {
-        {"{\"email\":\"a@b.co\",\"password\":\"Secret123\"}", "Missing required field: username"},
-        {"{\"username\":\"abc\",\"password\":\"Secret123\"}", "Missing required field: email"},
-        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"\"}", "Missing required field: password"},
-        {"{\"username\":\"ab\",\"email\":\"a@b.co\",\"password\":\"Secret123\"}", "Username must be at least 3 characters long"},
-        {"{\"username\":\"a-b\",\"email\":\"a@b.co\",\"password\":\"Secret123\"}", "Username can only contain letters, numbers, and underscores"},
-        {"{\"username\":\"abc\",\"email\":\"invalid-email\",\"password\":\"Secret123\"}", "Invalid email format"},
-        {"{\"username\":\"abc\",\"email\":\"a@b.c\",\"password\":\"Secret123\"}", "Invalid email format"},
-        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"Sec1\"}", "Password must be at least 8 characters long"},
-        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"secret123\"}", "Password must contain at least one uppercase letter"},
-        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"SECRET123\"}", "Password must contain at least one lowercase letter"},
-        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"SecretPwd\"}", "Password must contain at least one digit"},
+        {"{\"email\":\"a@b.co\",\"password\":\"Secret123\"}",
+         "Missing required field: username"},
+        {"{\"username\":\"abc\",\"password\":\"Secret123\"}",
+         "Missing required field: email"},
+        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"\"}",
+         "Missing required field: password"},
+        {"{\"username\":\"ab\",\"email\":\"a@b.co\",\"password\":"
+         "\"Secret123\"}",
+         "Username must be at least 3 characters long"},
+        {"{\"username\":\"a-b\",\"email\":\"a@b.co\",\"password\":"
+         "\"Secret123\"}",
+         "Username can only contain letters, numbers, and underscores"},
+        {"{\"username\":\"abc\",\"email\":\"invalid-email\",\"password\":"
+         "\"Secret123\"}",
+         "Invalid email format"},
+        {"{\"username\":\"abc\",\"email\":\"a@b.c\",\"password\":"
+         "\"Secret123\"}",
+         "Invalid email format"},
+        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":\"Sec1\"}",
+         "Password must be at least 8 characters long"},
+        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":"
+         "\"secret123\"}",
+         "Password must contain at least one uppercase letter"},
+        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":"
+         "\"SECRET123\"}",
+         "Password must contain at least one lowercase letter"},
+        {"{\"username\":\"abc\",\"email\":\"a@b.co\",\"password\":"
+         "\"SecretPwd\"}",
+         "Password must contain at least one digit"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect_fail("user.validate", cases[i][0], JOBQ_PERMANENT, cases[i][1]);
@@ -134,20 +160,25 @@ static void test_password_hash_and_verify(void **state)
     assert_true(hash->via.str.size > 20);
     assert_memory_equal(hash->via.str.ptr, "$argon2id$", 10);
     char args[512];
-    snprintf(args, sizeof(args), "{\"password\":\"Secret123\",\"hash\":\"%.*s\"}",
+    snprintf(args, sizeof(args),
+             "{\"password\":\"Secret123\",\"hash\":\"%.*s\"}",
              (int)hash->via.str.size, hash->via.str.ptr);
     struct run *v = run("password.verify", args);
     assert_true(res(v, "valid")->via.boolean);
     done(v);
-    snprintf(args, sizeof(args), "{\"password\":\"Wrong1234\",\"hash\":\"%.*s\"}",
+    snprintf(args, sizeof(args),
+             "{\"password\":\"Wrong1234\",\"hash\":\"%.*s\"}",
              (int)hash->via.str.size, hash->via.str.ptr);
     v = run("password.verify", args);
     assert_false(res(v, "valid")->via.boolean);
     done(v);
     done(h);
-    expect_fail("password.hash", "{}", JOBQ_PERMANENT, "Missing required field: password");
-    expect_fail("password.hash", "{\"password\":\"\"}", JOBQ_PERMANENT, "Missing required field: password");
-    expect_fail("password.verify", "{\"password\":\"x\"}", JOBQ_PERMANENT, "Missing required field: hash");
+    expect_fail("password.hash", "{}", JOBQ_PERMANENT,
+                "Missing required field: password");
+    expect_fail("password.hash", "{\"password\":\"\"}", JOBQ_PERMANENT,
+                "Missing required field: password");
+    expect_fail("password.verify", "{\"password\":\"x\"}", JOBQ_PERMANENT,
+                "Missing required field: hash");
 }
 
 static void test_apikey(void **state)
@@ -157,19 +188,23 @@ static void test_apikey(void **state)
     const msgpack_object *key = res(r, "key");
     assert_int_equal(key->via.str.size, 43); /* 32 bytes, base64url, no pad */
     for (size_t i = 0; i < key->via.str.size; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               key->via.str.ptr[i]));
+        assert_non_null(strchr(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            key->via.str.ptr[i]));
     unsigned char h[32];
     char hex[65];
-    crypto_generichash(h, 32, (const unsigned char *)key->via.str.ptr, key->via.str.size, NULL, 0);
+    crypto_generichash(h, 32, (const unsigned char *)key->via.str.ptr,
+                       key->via.str.size, NULL, 0);
     sodium_bin2hex(hex, sizeof(hex), h, 32);
     assert_res_str(r, "key_hash", hex);
     done(r);
     r = run("apikey.generate", "{\"bytes\":16}");
     assert_int_equal(res(r, "key")->via.str.size, 22);
     done(r);
-    expect_fail("apikey.generate", "{\"bytes\":15}", JOBQ_PERMANENT, "bytes must be an integer from 16 to 64");
-    expect_fail("apikey.generate", "{\"bytes\":65}", JOBQ_PERMANENT, "bytes must be an integer from 16 to 64");
+    expect_fail("apikey.generate", "{\"bytes\":15}", JOBQ_PERMANENT,
+                "bytes must be an integer from 16 to 64");
+    expect_fail("apikey.generate", "{\"bytes\":65}", JOBQ_PERMANENT,
+                "bytes must be an integer from 16 to 64");
 }
 
 static void test_user_create(void **state)
@@ -179,20 +214,26 @@ static void test_user_create(void **state)
     assert_null(mp_map_get(&r->res_un.data, "password"));
     assert_res_str(r, "full_name", "Alice A");
     assert_res_str(r, "username", "Alice_1");
-    assert_memory_equal(res(r, "hashed_password")->via.str.ptr, "$argon2id$", 10);
+    assert_memory_equal(res(r, "hashed_password")->via.str.ptr, "$argon2id$",
+                        10);
     assert_int_equal(res(r, "api_key")->via.str.size, 43);
     assert_true(res(r, "created_at")->via.u64 > 1700000000000ull);
-    assert_int_equal(res(r, "updated_at")->via.u64, res(r, "created_at")->via.u64);
+    assert_int_equal(res(r, "updated_at")->via.u64,
+                     res(r, "created_at")->via.u64);
     done(r);
-    expect_fail("user.create", "{\"username\":\"ab\",\"email\":\"a@b.co\",\"password\":\"Secret123\"}",
-                JOBQ_PERMANENT, "Username must be at least 3 characters long");
+    expect_fail(
+        "user.create",
+        "{\"username\":\"ab\",\"email\":\"a@b.co\",\"password\":\"Secret123\"}",
+        JOBQ_PERMANENT, "Username must be at least 3 characters long");
 }
 
 static void test_data_transform(void **state)
 {
     (void)state;
-    struct run *r = run("data.transform", "{\"id\":7,\"username\":\"BoB\",\"email\":"
-                        "\"Bob@X.COM\",\"full_name\":\"Bob B\",\"created_at\":5}");
+    struct run *r =
+        run("data.transform",
+            "{\"id\":7,\"username\":\"BoB\",\"email\":"
+            "\"Bob@X.COM\",\"full_name\":\"Bob B\",\"created_at\":5}");
     assert_int_equal(res(r, "id")->via.u64, 7);
     assert_res_str(r, "username", "bob");
     assert_res_str(r, "email", "bob@x.com");
@@ -212,8 +253,10 @@ static void test_data_transform(void **state)
 static void test_data_digest_is_canonical(void **state)
 {
     (void)state;
-    struct run *a = run("data.digest", "{\"b\":1,\"a\":[1,2,{\"y\":1,\"x\":2}]}");
-    struct run *b = run("data.digest", "{\"a\":[1,2,{\"x\":2,\"y\":1}],\"b\":1}");
+    struct run *a =
+        run("data.digest", "{\"b\":1,\"a\":[1,2,{\"y\":1,\"x\":2}]}");
+    struct run *b =
+        run("data.digest", "{\"a\":[1,2,{\"x\":2,\"y\":1}],\"b\":1}");
     const msgpack_object *da = res(a, "digest"), *db = res(b, "digest");
     assert_int_equal(da->via.str.size, 64);
     assert_memory_equal(da->via.str.ptr, db->via.str.ptr, 64);
@@ -223,7 +266,10 @@ static void test_data_digest_is_canonical(void **state)
     a = run("data.digest", "{\"a\":1}");
     unsigned char h[32];
     char hex[65];
-    crypto_generichash(h, 32, (const unsigned char *)"\x81\xa1" "a\x01", 4, NULL, 0);
+    crypto_generichash(h, 32,
+                       (const unsigned char *)"\x81\xa1"
+                                              "a\x01",
+                       4, NULL, 0);
     sodium_bin2hex(hex, sizeof(hex), h, 32);
     assert_res_str(a, "digest", hex);
     done(a);
@@ -232,17 +278,22 @@ static void test_data_digest_is_canonical(void **state)
 static void test_video_validate(void **state)
 {
     (void)state;
-    struct run *r = run("video.validate", "{\"script\":\" hi \",\"voice_id\":\"v1\"}");
+    struct run *r =
+        run("video.validate", "{\"script\":\" hi \",\"voice_id\":\"v1\"}");
     assert_true(res(r, "valid")->via.boolean);
     done(r);
-    expect_fail("video.validate", "{\"voice_id\":\"v\"}", JOBQ_PERMANENT, "Missing required field: script");
-    expect_fail("video.validate", "{\"script\":\"x\"}", JOBQ_PERMANENT, "Missing required field: voice_id");
-    expect_fail("video.validate", "{\"script\":\"   \",\"voice_id\":\"v\"}", JOBQ_PERMANENT, "Script cannot be empty");
+    expect_fail("video.validate", "{\"voice_id\":\"v\"}", JOBQ_PERMANENT,
+                "Missing required field: script");
+    expect_fail("video.validate", "{\"script\":\"x\"}", JOBQ_PERMANENT,
+                "Missing required field: voice_id");
+    expect_fail("video.validate", "{\"script\":\"   \",\"voice_id\":\"v\"}",
+                JOBQ_PERMANENT, "Script cannot be empty");
     char big[1100] = "{\"voice_id\":\"v\",\"script\":\"";
     size_t n = strlen(big);
     memset(big + n, 'x', 1001);
     strcpy(big + n + 1001, "\"}");
-    expect_fail("video.validate", big, JOBQ_PERMANENT, "Script too long (max 1000 characters)");
+    expect_fail("video.validate", big, JOBQ_PERMANENT,
+                "Script too long (max 1000 characters)");
 }
 
 static void test_sum_squares(void **state)
@@ -254,8 +305,10 @@ static void test_sum_squares(void **state)
     r = run("math.sum_squares", "{\"n\":0}");
     assert_int_equal(res(r, "sum")->via.u64, 0);
     done(r);
-    expect_fail("math.sum_squares", "{}", JOBQ_PERMANENT, "Missing required field: n");
-    expect_fail("math.sum_squares", "{\"n\":-3}", JOBQ_PERMANENT, "n must not be negative");
+    expect_fail("math.sum_squares", "{}", JOBQ_PERMANENT,
+                "Missing required field: n");
+    expect_fail("math.sum_squares", "{\"n\":-3}", JOBQ_PERMANENT,
+                "n must not be negative");
 }
 
 static void test_sum_squares_polls_cancellation(void **state)
@@ -293,9 +346,10 @@ static void test_sum_squares_polls_cancellation(void **state)
 static void test_registry(void **state)
 {
     (void)state;
-    const char *cpu[] = {"user.validate", "password.hash", "password.verify",
-                         "apikey.generate", "user.create", "data.transform",
-                         "data.digest", "video.validate", "math.sum_squares"};
+    const char *cpu[] = {
+        "user.validate",   "password.hash",  "password.verify",
+        "apikey.generate", "user.create",    "data.transform",
+        "data.digest",     "video.validate", "math.sum_squares"};
     for (size_t i = 0; i < sizeof(cpu) / sizeof(cpu[0]); i++) {
         const jobq_handler *h = registry_find(&reg, cpu[i], strlen(cpu[i]));
         assert_non_null(h);
@@ -304,7 +358,9 @@ static void test_registry(void **state)
     const jobq_handler *s = registry_find(&reg, "sleep", 5);
     assert_non_null(s);
     assert_int_equal(s->cls, JOBQ_CLASS_IO);
-    jobq_handler dup = {.type = "sleep", .cls = JOBQ_CLASS_IO, .start = s->start,
+    jobq_handler dup = {.type = "sleep",
+                        .cls = JOBQ_CLASS_IO,
+                        .start = s->start,
                         .cancel = s->cancel};
     assert_int_equal(jobq_register(&reg, &dup), -1);
 }

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the four above first. */
+
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,7 +37,8 @@ static void test_load_and_verify(void **state)
     assert_int_equal(sign_mac(&ks, "k2", "job", 3, mac), 0);
     assert_int_equal(sign_verify(&ks, "k2", 2, mac, "job", 3), SIGN_OK);
     assert_int_equal(sign_verify(&ks, "k1", 2, mac, "job", 3), SIGN_BAD_MAC);
-    assert_int_equal(sign_verify(&ks, "k9", 2, mac, "job", 3), SIGN_UNKNOWN_KID);
+    assert_int_equal(sign_verify(&ks, "k9", 2, mac, "job", 3),
+                     SIGN_UNKNOWN_KID);
     mac[0] ^= 1;
     assert_int_equal(sign_verify(&ks, "k2", 2, mac, "job", 3), SIGN_BAD_MAC);
     unlink(path);

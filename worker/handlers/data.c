@@ -42,17 +42,26 @@ static bool truthy(const msgpack_object *o)
     if (!o)
         return false;
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return false;
-    case MSGPACK_OBJECT_BOOLEAN: return o->via.boolean;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return o->via.u64 != 0;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return true;
+    case MSGPACK_OBJECT_NIL:
+        return false;
+    case MSGPACK_OBJECT_BOOLEAN:
+        return o->via.boolean;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return o->via.u64 != 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return true;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return o->via.f64 != 0;
+    case MSGPACK_OBJECT_FLOAT64:
+        return o->via.f64 != 0;
     case MSGPACK_OBJECT_STR:
-    case MSGPACK_OBJECT_BIN: return o->via.str.size > 0;
-    case MSGPACK_OBJECT_ARRAY: return o->via.array.size > 0;
-    case MSGPACK_OBJECT_MAP: return o->via.map.size > 0;
-    default: return true;
+    case MSGPACK_OBJECT_BIN:
+        return o->via.str.size > 0;
+    case MSGPACK_OBJECT_ARRAY:
+        return o->via.array.size > 0;
+    case MSGPACK_OBJECT_MAP:
+        return o->via.map.size > 0;
+    default:
+        return true;
     }
 }
 
@@ -162,8 +171,8 @@ static int math_sum_squares(jobq_ctx *ctx)
     }
     if (rc == -2) {
         bool is_neg = jobq_arg_int(ctx, "n", &neg) == 0 && neg < 0;
-        jobq_fail(ctx, JOBQ_PERMANENT, "%s", is_neg
-                  ? "n must not be negative" : "n must be an integer");
+        jobq_fail(ctx, JOBQ_PERMANENT, "%s",
+                  is_neg ? "n must not be negative" : "n must be an integer");
         return -1;
     }
     unsigned __int128 sum = 0;
@@ -194,10 +203,16 @@ static int math_sum_squares(jobq_ctx *ctx)
 void handlers_data_register(struct jobq_registry *reg)
 {
     static const jobq_handler hs[] = {
-        {.type = "data.transform", .cls = JOBQ_CLASS_CPU, .cpu = data_transform},
+        {.type = "data.transform",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = data_transform},
         {.type = "data.digest", .cls = JOBQ_CLASS_CPU, .cpu = data_digest},
-        {.type = "video.validate", .cls = JOBQ_CLASS_CPU, .cpu = video_validate},
-        {.type = "math.sum_squares", .cls = JOBQ_CLASS_CPU, .cpu = math_sum_squares},
+        {.type = "video.validate",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = video_validate},
+        {.type = "math.sum_squares",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = math_sum_squares},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         jobq_register(reg, &hs[i]);

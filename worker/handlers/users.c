@@ -79,7 +79,8 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
     }
     for (size_t i = 0; i < f->ulen; i++)
         if (!isalnum((unsigned char)f->user[i]) && f->user[i] != '_') {
-            jobq_fail(ctx, JOBQ_PERMANENT, "Username can only contain "
+            jobq_fail(ctx, JOBQ_PERMANENT,
+                      "Username can only contain "
                       "letters, numbers, and underscores");
             return -1;
         }
@@ -99,11 +100,13 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
         low |= islower(c) != 0;
         digit |= isdigit(c) != 0;
     }
-    const char *missing = !up ? "uppercase letter" : !low ? "lowercase letter"
-                          : !digit ? "digit" : NULL;
+    const char *missing = !up      ? "uppercase letter"
+                          : !low   ? "lowercase letter"
+                          : !digit ? "digit"
+                                   : NULL;
     if (missing) {
-        jobq_fail(ctx, JOBQ_PERMANENT,
-                  "Password must contain at least one %s", missing);
+        jobq_fail(ctx, JOBQ_PERMANENT, "Password must contain at least one %s",
+                  missing);
         return -1;
     }
     return 0;
@@ -140,7 +143,8 @@ static int password_hash(jobq_ctx *ctx)
     const char *p;
     size_t n;
     char hash[crypto_pwhash_STRBYTES];
-    if (need_str(ctx, "password", &p, &n) != 0 || hash_password(ctx, p, n, hash))
+    if (need_str(ctx, "password", &p, &n) != 0 ||
+        hash_password(ctx, p, n, hash))
         return -1;
     msgpack_packer *pk = jobq_result(ctx);
     msgpack_pack_map(pk, 1);
@@ -173,8 +177,7 @@ static int password_verify(jobq_ctx *ctx)
 
 /* A key of n random bytes as base64url without padding, and the hex
  * BLAKE2b-256 of that key string (what a service stores to look it up). */
-static void make_apikey(size_t n, char key[APIKEY_B64_MAX],
-                        char hash_hex[65])
+static void make_apikey(size_t n, char key[APIKEY_B64_MAX], char hash_hex[65])
 {
     unsigned char raw[APIKEY_MAX], h[32];
     randombytes_buf(raw, n);
@@ -255,8 +258,12 @@ void handlers_users_register(struct jobq_registry *reg)
     static const jobq_handler hs[] = {
         {.type = "user.validate", .cls = JOBQ_CLASS_CPU, .cpu = user_validate},
         {.type = "password.hash", .cls = JOBQ_CLASS_CPU, .cpu = password_hash},
-        {.type = "password.verify", .cls = JOBQ_CLASS_CPU, .cpu = password_verify},
-        {.type = "apikey.generate", .cls = JOBQ_CLASS_CPU, .cpu = apikey_generate},
+        {.type = "password.verify",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = password_verify},
+        {.type = "apikey.generate",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = apikey_generate},
         {.type = "user.create", .cls = JOBQ_CLASS_CPU, .cpu = user_create},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
