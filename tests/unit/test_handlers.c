@@ -29,7 +29,7 @@ static struct run *run(const char *type, const char *json_args)
 {
     struct run *r = calloc(1, sizeof(*r));
     json_error_t jerr;
-    json_t *j = json_loads(json_args, JSON_DECODE_ANY, &jerr);
+    json_t *j = json_loads(json_args, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!j)
         fail_msg("bad test JSON: %s", jerr.text);
     msgpack_sbuffer_init(&r->args);
@@ -179,6 +179,105 @@ static void test_password_hash_and_verify(void **state)
                 "Missing required field: password");
     expect_fail("password.verify", "{\"password\":\"x\"}", JOBQ_PERMANENT,
                 "Missing required field: hash");
+}
+
+/* A hash whose parameters differ from one of ours: the params part of
+ * "$argon2id$v=19$m=65536,t=2,p=1$salt$hash" replaced, salt and hash
+ * kept, so libsodium decodes it and only the parameters are hostile. */
+static void verify_args(char *out, size_t n, const char *own, const char *head)
+{
+    const char *salt = strchr(own + strlen("$argon2id$v=19$"), '$');
+    snprintf(out, n, "{\"password\":\"Secret123\",\"hash\":\"%s%s\"}", head,
+             salt);
+}
+
+#define OVER(t, m, p, at, am)                                                  \
+    "hash parameters over the limit (t=" t ", m=" m " KiB, p=" p               \
+    "; at most t=" at ", m=" am " KiB, p=1)"
+#define MALFORMED "hash is not an argon2id or argon2i string"
+
+static void test_password_verify_bounds_hash_parameters(void **state)
+{
+    (void)state;
+    char own[crypto_pwhash_STRBYTES], args[512];
+    assert_int_equal(crypto_pwhash_str(own, "Secret123", 9,
+                                       crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                       crypto_pwhash_MEMLIMIT_INTERACTIVE),
+                     0);
+    /* 1 GiB for one job, and a t that would hold the thread for ever. */
+    verify_args(args, sizeof(args), own, "$argon2id$v=19$m=1048576,t=2,p=1");
+    expect_fail("password.verify", args, JOBQ_PERMANENT,
+                OVER("2", "1048576", "1", "2", "65536"));
+    verify_args(args, sizeof(args), own,
+                "$argon2id$v=19$m=65536,t=4294967295,p=1");
+    expect_fail("password.verify", args, JOBQ_PERMANENT,
+                OVER("4294967295", "65536", "1", "2", "65536"));
+    verify_args(args, sizeof(args), own, "$argon2id$v=19$m=65536,t=3,p=1");
+    expect_fail("password.verify", args, JOBQ_PERMANENT,
+                OVER("3", "65536", "1", "2", "65536"));
+    verify_args(args, sizeof(args), own, "$argon2id$v=19$m=65536,t=2,p=2");
+    expect_fail("password.verify", args, JOBQ_PERMANENT,
+                OVER("2", "65536", "2", "2", "65536"));
+    /* argon2i's own interactive limits: t=4, m=32 MiB, the same work. */
+    verify_args(args, sizeof(args), own, "$argon2i$v=19$m=32768,t=5,p=1");
+    expect_fail("password.verify", args, JOBQ_PERMANENT,
+                OVER("5", "32768", "1", "4", "32768"));
+    verify_args(args, sizeof(args), own, "$argon2i$v=19$m=65536,t=4,p=1");
+    expect_fail("password.verify", args, JOBQ_PERMANENT,
+                OVER("4", "65536", "1", "4", "32768"));
+    /* What libsodium's verify would refuse is malformed, not "invalid". */
+    const char *bad[] = {
+        "$argon2id$v=19$m=65536,t=4294967296,p=1", /* t over 32 bits */
+        "$argon2id$v=19$m=065536,t=2,p=1",         /* leading zero */
+        "$argon2id$v=16$m=65536,t=2,p=1",          /* other version */
+        "$argon2id$m=65536,t=2,p=1",               /* no version */
+        "$argon2id$v=19$m=65536,t=0,p=1",
+        "$argon2id$v=19$m=65536,t=2,p=0",
+        "$argon2id$v=19$m=65536,t=+2,p=1",
+        "$argon2d$v=19$m=65536,t=2,p=1",
+        "$argon2id$v=19$m=65536,t=2,p=1$!!$x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        verify_args(args, sizeof(args), own, bad[i]);
+        expect_fail("password.verify", args, JOBQ_PERMANENT, MALFORMED);
+    }
+    expect_fail("password.verify",
+                "{\"password\":\"x\",\"hash\":\"not-a-hash\"}", JOBQ_PERMANENT,
+                MALFORMED);
+    expect_fail(
+        "password.verify",
+        "{\"password\":\"x\",\"hash\":\"$argon2id$v=19$m=65536,t=2,p=1\"}",
+        JOBQ_PERMANENT, MALFORMED);
+    expect_fail("password.verify",
+                "{\"password\":\"x\",\"hash\":\"$argon2id$v=19\\u0000$m=65536,"
+                "t=2,p=1\"}",
+                JOBQ_PERMANENT, MALFORMED);
+    char longer[600];
+    snprintf(longer, sizeof(longer), "{\"password\":\"x\",\"hash\":\"%s%0*d\"}",
+             own, (int)(crypto_pwhash_STRBYTES - strlen(own)), 0);
+    expect_fail("password.verify", longer, JOBQ_PERMANENT, MALFORMED);
+    /* Within the limits: ours, and argon2i at its interactive limits. */
+    snprintf(args, sizeof(args), "{\"password\":\"Secret123\",\"hash\":\"%s\"}",
+             own);
+    struct run *v = run("password.verify", args);
+    assert_true(res(v, "valid")->via.boolean);
+    done(v);
+    char own_i[crypto_pwhash_STRBYTES];
+    assert_int_equal(
+        crypto_pwhash_argon2i_str(own_i, "Secret123", 9,
+                                  crypto_pwhash_argon2i_OPSLIMIT_INTERACTIVE,
+                                  crypto_pwhash_argon2i_MEMLIMIT_INTERACTIVE),
+        0);
+    snprintf(args, sizeof(args), "{\"password\":\"Secret123\",\"hash\":\"%s\"}",
+             own_i);
+    v = run("password.verify", args);
+    assert_true(res(v, "valid")->via.boolean);
+    done(v);
+    /* A cheaper hash than ours is fine, and a wrong password is no error. */
+    verify_args(args, sizeof(args), own, "$argon2id$v=19$m=8,t=1,p=1");
+    v = run("password.verify", args);
+    assert_false(res(v, "valid")->via.boolean);
+    done(v);
 }
 
 static void test_apikey(void **state)
@@ -380,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_user_validate_ok),
         cmocka_unit_test(test_user_validate_messages),
         cmocka_unit_test(test_password_hash_and_verify),
+        cmocka_unit_test(test_password_verify_bounds_hash_parameters),
         cmocka_unit_test(test_apikey),
         cmocka_unit_test(test_user_create),
         cmocka_unit_test(test_data_transform),

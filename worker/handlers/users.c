@@ -16,6 +16,8 @@
 #define APIKEY_MIN 16
 #define APIKEY_MAX 64
 #define APIKEY_DEFAULT 32
+/* The only argon2 version libsodium reads or writes (0x13). */
+#define ARGON2_VERSION 19
 
 /* A required string: missing, nil or empty is "Missing required field". */
 static int need_str(jobq_ctx *ctx, const char *key, const char **p, size_t *n)
@@ -153,6 +155,76 @@ static int password_hash(jobq_ctx *ctx)
     return 0;
 }
 
+/* A producer chooses the cost of a verify through the hash it sends: t
+ * passes over m KiB, on one of our threads. We verify no hash that costs
+ * more than hashing at libsodium's interactive limits for its algorithm
+ * (argon2id, ours: t=2, m=64 MiB; argon2i: t=4, m=32 MiB, the same work),
+ * so t=2^32-1 cannot hold a thread for ever nor m=1 GiB take a gigabyte.
+ * Every hash libsodium makes has p=1, and libsodium runs lanes one after
+ * another on the calling thread: more lanes buy nothing, so we refuse them
+ * rather than reason about them. */
+struct argon2_limits {
+    const char *prefix;
+    uint32_t t_max, m_max_kib;
+};
+
+static const struct argon2_limits ARGON2_LIMITS[] = {
+    {crypto_pwhash_argon2id_STRPREFIX,
+     crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,
+     crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE / 1024},
+    {crypto_pwhash_argon2i_STRPREFIX,
+     crypto_pwhash_argon2i_OPSLIMIT_INTERACTIVE,
+     crypto_pwhash_argon2i_MEMLIMIT_INTERACTIVE / 1024},
+};
+#define ARGON2_LANES 1
+
+/* Consumes the literal lit at *s. */
+static bool take(const char **s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (strncmp(*s, lit, n) != 0)
+        return false;
+    *s += n;
+    return true;
+}
+
+/* The decimal at *s and the character stop after it, as libsodium reads
+ * it: digits only, no leading zero, at most 32 bits. */
+static bool take_u32(const char **s, char stop, uint32_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > UINT32_MAX)
+            return false;
+    }
+    if (p == *s || (**s == '0' && p - *s > 1) || *p != stop)
+        return false;
+    *out = (uint32_t)v;
+    *s = p + 1;
+    return true;
+}
+
+/* "<prefix>v=19$m=<m>,t=<t>,p=<p>$<salt>$<hash>": the limits of its
+ * algorithm and its parameters, or NULL. Salt and hash are libsodium's. */
+static const struct argon2_limits *argon2_params(const char *s, uint32_t *m,
+                                                 uint32_t *t, uint32_t *p)
+{
+    const struct argon2_limits *lim = NULL;
+    for (size_t i = 0;
+         !lim && i < sizeof(ARGON2_LIMITS) / sizeof(ARGON2_LIMITS[0]); i++)
+        if (take(&s, ARGON2_LIMITS[i].prefix))
+            lim = &ARGON2_LIMITS[i];
+    uint32_t v;
+    if (!lim || !take(&s, "v=") || !take_u32(&s, '$', &v) ||
+        v != ARGON2_VERSION || !take(&s, "m=") || !take_u32(&s, ',', m) ||
+        !take(&s, "t=") || !take_u32(&s, ',', t) || !take(&s, "p=") ||
+        !take_u32(&s, '$', p))
+        return NULL;
+    return lim;
+}
+
 static int password_verify(jobq_ctx *ctx)
 {
     const char *p, *h;
@@ -161,11 +233,31 @@ static int password_verify(jobq_ctx *ctx)
         need_str(ctx, "hash", &h, &hn) != 0)
         return -1;
     char hash[crypto_pwhash_STRBYTES] = {0};
-    bool valid = false;
-    if (hn < sizeof(hash)) {
+    const struct argon2_limits *lim = NULL;
+    uint32_t m, t, lanes;
+    /* needs_rehash decodes the whole string as verify would (salt and hash
+     * included) without computing anything: -1 is a string that verify
+     * would refuse whatever the password, a producer's mistake. */
+    if (hn < sizeof(hash) && !memchr(h, 0, hn)) {
         memcpy(hash, h, hn);
-        valid = crypto_pwhash_str_verify(hash, p, n) == 0;
+        if (crypto_pwhash_str_needs_rehash(
+                hash, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                crypto_pwhash_MEMLIMIT_INTERACTIVE) != -1)
+            lim = argon2_params(hash, &m, &t, &lanes);
     }
+    if (!lim) {
+        jobq_fail(ctx, JOBQ_PERMANENT,
+                  "hash is not an argon2id or argon2i string");
+        return -1;
+    }
+    if (t > lim->t_max || m > lim->m_max_kib || lanes != ARGON2_LANES) {
+        jobq_fail(ctx, JOBQ_PERMANENT,
+                  "hash parameters over the limit (t=%u, "
+                  "m=%u KiB, p=%u; at most t=%u, m=%u KiB, p=%d)",
+                  t, m, lanes, lim->t_max, lim->m_max_kib, ARGON2_LANES);
+        return -1;
+    }
+    bool valid = crypto_pwhash_str_verify(hash, p, n) == 0;
     msgpack_packer *pk = jobq_result(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "valid");
