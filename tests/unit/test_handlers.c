@@ -152,6 +152,29 @@ static void test_user_validate_messages(void **state)
         expect_fail("user.validate", cases[i][0], JOBQ_PERMANENT, cases[i][1]);
 }
 
+/* Email rules at their edges. A NUL in the local part once matched the
+ * terminator of the allowed punctuation ("._%+-") and passed. */
+static void test_user_validate_email_edges(void **state)
+{
+    (void)state;
+    const char *refused[] = {"a@.co", "a\\u0000b@x.co", "@x.co",        "a@x.c",
+                             "a@x",   "a@x.c\\u0000o",  "a@x\\u0000.co"};
+    char args[256];
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(args, sizeof(args),
+                 "{\"username\":\"abc\",\"email\":\"%s\","
+                 "\"password\":\"Secret123\"}",
+                 refused[i]);
+        expect_fail("user.validate", args, JOBQ_PERMANENT,
+                    "Invalid email format");
+    }
+    struct run *r = run("user.validate", "{\"username\":\"abc\",\"email\":"
+                                         "\"a.b+c@x-y.co\",\"password\":"
+                                         "\"Secret123\"}");
+    assert_true(res(r, "valid")->via.boolean);
+    done(r);
+}
+
 static void test_password_hash_and_verify(void **state)
 {
     (void)state;
@@ -478,6 +501,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_validate_ok),
         cmocka_unit_test(test_user_validate_messages),
+        cmocka_unit_test(test_user_validate_email_edges),
         cmocka_unit_test(test_password_hash_and_verify),
         cmocka_unit_test(test_password_verify_bounds_hash_parameters),
         cmocka_unit_test(test_apikey),

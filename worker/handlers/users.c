@@ -16,6 +16,8 @@
 #define APIKEY_MIN 16
 #define APIKEY_MAX 64
 #define APIKEY_DEFAULT 32
+/* What an email's local part may hold besides letters and digits. */
+#define EMAIL_LOCAL_PUNCT "._%+-"
 /* The only argon2 version libsodium reads or writes (0x13). */
 #define ARGON2_VERSION 19
 
@@ -41,8 +43,11 @@ static bool email_valid(const char *s, size_t n)
     const char *at = memchr(s, '@', n);
     if (!at || at == s)
         return false;
+    /* memchr, not strchr: strchr finds the terminator, so a NUL would
+     * count as allowed punctuation. */
     for (const char *c = s; c < at; c++)
-        if (!(isalnum((unsigned char)*c) || strchr("._%+-", *c)))
+        if (!(isalnum((unsigned char)*c) ||
+              memchr(EMAIL_LOCAL_PUNCT, *c, strlen(EMAIL_LOCAL_PUNCT))))
             return false;
     const char *d = at + 1, *end = s + n, *dot = NULL;
     if (d == end)
