@@ -93,7 +93,8 @@ def test_sleep_completes_while_every_cpu_thread_is_busy(r, workers):
 
 def test_cpu_job_time_limit_cancels_and_retries(r, workers):
     workers("--cpu-threads", "1", "--retry-base-ms", "60000")
-    push(r, "default", frame("slow", "math.sum_squares", {"n": 10**13}, timeout_ms=300))
+    # n at its cap (10^10): seconds of work, far past the 300 ms limit
+    push(r, "default", frame("slow", "math.sum_squares", {"n": 10**10}, timeout_ms=300))
     wait_until(lambda: r.zcard(key("default", "delayed")) == 1, 10 , "retry after timeout")
     f = unpack(r.zrange(key("default", "delayed"), 0, 0)[0])
     assert f["error"] == "timeout after 300 ms" and f["attempt"] == 1

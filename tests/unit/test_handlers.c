@@ -431,6 +431,12 @@ static void test_sum_squares(void **state)
                 "Missing required field: n");
     expect_fail("math.sum_squares", "{\"n\":-3}", JOBQ_PERMANENT,
                 "n must not be negative");
+    /* A producer's n is a time it chooses: past the cap it is refused at
+     * once instead of timing out on every attempt. */
+    expect_fail("math.sum_squares", "{\"n\":10000000001}", JOBQ_PERMANENT,
+                "n must be at most 10000000000");
+    expect_fail("math.sum_squares", "{\"n\":9223372036854775807}",
+                JOBQ_PERMANENT, "n must be at most 10000000000");
 }
 
 static void test_sum_squares_polls_cancellation(void **state)
@@ -447,7 +453,7 @@ static void test_sum_squares_polls_cancellation(void **state)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     mp_pack_cstr(&pk, "n");
-    msgpack_pack_uint64(&pk, 1ull << 40);
+    msgpack_pack_uint64(&pk, 10000000000ull); /* the cap */
     msgpack_unpacked un;
     msgpack_unpacked_init(&un);
     size_t off = 0;
