@@ -198,6 +198,21 @@ def test_key_file_readable_by_others_is_refused(tmp_path):
     assert K1.hex() not in out.stderr + out.stdout
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the key file to another user")
+def test_key_file_owned_by_another_user_is_refused(tmp_path, shared_redis):
+    p = tmp_path / "keys"
+    p.write_text(f"k1 = {K1.hex()}\n")
+    os.chmod(p, 0o600)
+    os.chown(p, 65534, -1)
+    # Not --check-config: the worker itself refuses to start.
+    out = subprocess.run([WORKER, "--redis", shared_redis.url(), "--http", "off",
+                          "--signing-keys", str(p)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2
+    assert "is owned by uid 65534" in out.stderr
+    assert K1.hex() not in out.stderr + out.stdout
+
+
 def test_secrets_never_reach_logs_or_check_config(shared_redis, workers, keyfile, r):
     # A password-protected Redis in front of the shared one would need its
     # own server; the worker never logs its URL, so a wrong password (that
