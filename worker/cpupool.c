@@ -4,8 +4,10 @@
  * idle thread. */
 #include "cpupool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,47 @@ static void *thread_main(void *arg)
     }
 }
 
+/* Starts thread i, pinned to its core from birth when cpus are given.
+ * With the affinity in the attributes, glibc holds the new thread until
+ * it has set the mask, so the thread never runs an instruction on another
+ * core. Pinned after pthread_create, it ran unpinned until the call. What no
+ * library can remove: the kernel starts a thread with its creator's mask, so
+ * /proc shows it that way for the two system calls between clone and
+ * sched_setaffinity. */
+static int start_thread(struct cpupool *p, unsigned i, const int *cpus,
+                        int ncpus, char *err, size_t errlen)
+{
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start thread: %s", strerror(rc));
+        return -1;
+    }
+    bool pin = ncpus > 0;
+    int core = pin ? cpus[i % (unsigned)ncpus] : -1;
+    if (pin && (core < 0 || core >= CPU_SETSIZE)) {
+        rc = EINVAL; /* CPU_SET would leave the set empty without a word */
+    } else if (pin) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(core, &set);
+        rc = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+    }
+    if (rc == 0)
+        rc = pthread_create(&p->threads[i], &attr, thread_main, p);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        return 0;
+    /* With a core asked for, EINVAL is the kernel refusing it (offline,
+     * outside our cpuset, or beyond the machine). */
+    if (pin && rc == EINVAL)
+        snprintf(err, errlen, "cannot pin thread to core %d: %s", core,
+                 strerror(rc));
+    else
+        snprintf(err, errlen, "cannot start thread: %s", strerror(rc));
+    return -1;
+}
+
 struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
                             struct handoff *done, char *err, size_t errlen)
 {
@@ -54,26 +97,11 @@ struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
     pthread_cond_init(&p->cv, NULL);
     p->done = done;
     for (unsigned i = 0; i < nthreads; i++) {
-        int rc = pthread_create(&p->threads[i], NULL, thread_main, p);
-        if (rc != 0) {
-            snprintf(err, errlen, "cannot start thread: %s", strerror(rc));
-            p->n = i;
+        if (start_thread(p, i, cpus, ncpus, err, errlen) != 0) {
             cpupool_free(p);
             return NULL;
         }
         p->n = i + 1;
-        if (ncpus > 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(cpus[i % (unsigned)ncpus], &set);
-            rc = pthread_setaffinity_np(p->threads[i], sizeof(set), &set);
-            if (rc != 0) {
-                snprintf(err, errlen, "cannot pin thread to core %d: %s",
-                         cpus[i % (unsigned)ncpus], strerror(rc));
-                cpupool_free(p);
-                return NULL;
-            }
-        }
     }
     return p;
 }

@@ -1,6 +1,7 @@
 """Hostile input and trust: every hostile frame ends dead with its bytes and
 a reason, the worker stays up and nothing else in Redis changes; signed
 jobs; secrets never reach logs."""
+import base64
 import hashlib
 import hmac
 import os
@@ -162,6 +163,30 @@ def test_cli_signs_with_the_key_file(r, workers, keyfile, shared_redis):
     assert '"sum":5' in p.stdout
 
 
+def argon2id(params):
+    b64 = lambda n: base64.b64encode(bytes(range(n))).rstrip(b"=").decode()
+    return f"$argon2id$v=19${params}${b64(16)}${b64(32)}"
+
+
+def test_hostile_argon2_parameters_are_dead_at_once(r, workers):
+    # One CPU thread: a verify that held it would starve the job behind it.
+    workers("--cpu-threads", "1", "--shutdown-grace-ms", "100")
+    push(r, "default",
+         frame("forever", "password.verify",
+               {"password": "x", "hash": argon2id("m=65536,t=4294967295,p=1")},
+               reply_to="rep"),
+         frame("gib", "password.verify",
+               {"password": "x", "hash": argon2id("m=1048576,t=2,p=1")}, reply_to="rep"))
+    push(r, "default", frame("after", "data.transform", {"username": "Bob"}, reply_to="rep"))
+    recs = {x["id"]: x for x in collect(r, "rep", 3, 10)}
+    assert recs["forever"]["status"] == "dead" and recs["forever"]["attempts"] == 1
+    assert recs["forever"]["error"] == ("hash parameters over the limit (t=4294967295, "
+                                        "m=65536 KiB, p=1; at most t=2, m=65536 KiB, p=1)")
+    assert recs["gib"]["status"] == "dead"
+    assert recs["gib"]["error"].startswith("hash parameters over the limit (t=2, m=1048576 KiB")
+    assert recs["after"]["status"] == "ok" and recs["after"]["result"]["username"] == "bob"
+
+
 def test_key_file_readable_by_others_is_refused(tmp_path):
     p = tmp_path / "keys"
     p.write_text(f"k1 = {K1.hex()}\n")
@@ -170,6 +195,21 @@ def test_key_file_readable_by_others_is_refused(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "refused unless 0600 or stricter" in out.stderr
+    assert K1.hex() not in out.stderr + out.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the key file to another user")
+def test_key_file_owned_by_another_user_is_refused(tmp_path, shared_redis):
+    p = tmp_path / "keys"
+    p.write_text(f"k1 = {K1.hex()}\n")
+    os.chmod(p, 0o600)
+    os.chown(p, 65534, -1)
+    # Not --check-config: the worker itself refuses to start.
+    out = subprocess.run([WORKER, "--redis", shared_redis.url(), "--http", "off",
+                          "--signing-keys", str(p)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2
+    assert "is owned by uid 65534" in out.stderr
     assert K1.hex() not in out.stderr + out.stdout
 
 

@@ -93,7 +93,8 @@ def test_sleep_completes_while_every_cpu_thread_is_busy(r, workers):
 
 def test_cpu_job_time_limit_cancels_and_retries(r, workers):
     workers("--cpu-threads", "1", "--retry-base-ms", "60000")
-    push(r, "default", frame("slow", "math.sum_squares", {"n": 10**13}, timeout_ms=300))
+    # n at its cap (10^10): seconds of work, far past the 300 ms limit
+    push(r, "default", frame("slow", "math.sum_squares", {"n": 10**10}, timeout_ms=300))
     wait_until(lambda: r.zcard(key("default", "delayed")) == 1, 10 , "retry after timeout")
     f = unpack(r.zrange(key("default", "delayed"), 0, 0)[0])
     assert f["error"] == "timeout after 300 ms" and f["attempt"] == 1
@@ -269,12 +270,17 @@ def pinned_cores(w):
     return out
 
 
+def single_cores(w):
+    return sorted(int(c) for c in pinned_cores(w) if c.isdigit())
+
+
 def test_cpu_threads_are_pinned_one_core_each(workers):
+    # A thread starts with its creator's mask: /proc shows a new pool thread
+    # on every core until pthread_create has pinned it (a few microseconds,
+    # before it runs). So wait for the pool to settle, then look again.
     cores = sorted(os.sched_getaffinity(0))
     w = workers("--cpu-threads", str(len(cores)))
-    wait_until(lambda: len(pinned_cores(w)) > len(cores), 10, "threads started")
-    single = sorted(int(c) for c in pinned_cores(w) if c.isdigit())
-    assert single == cores  # one pool thread per allowed core, in turn
+    wait_until(lambda: single_cores(w) == cores, 10, "one pool thread per core")
+    assert single_cores(w) == cores  # one pool thread per allowed core, in turn
     w2 = workers("--cpu-threads", "2", "--cpu-set", str(cores[-1]))
-    wait_until(lambda: len(pinned_cores(w2)) >= 3, 10, "threads started")
-    assert sorted(pinned_cores(w2)).count(str(cores[-1])) == 2
+    wait_until(lambda: single_cores(w2) == [cores[-1]] * 2, 10, "both threads on the core")

@@ -5,14 +5,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the four above first. */
+
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <time.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cpupool.h"
 #include "handoff.h"
@@ -21,9 +24,9 @@
 
 struct item {
     struct task task;
-    int ran;             /* written on the pool thread */
+    int ran; /* written on the pool thread */
     pthread_t ran_on;
-    int delivered;       /* written on the loop thread */
+    int delivered; /* written on the loop thread */
 };
 
 struct ctx {
@@ -152,6 +155,86 @@ static void test_slow_task_holds_nothing_back(void **state)
     event_base_free(hl.base);
 }
 
+/* A pool thread runs its first instruction on its core. A pool that pins
+ * a thread after pthread_create calls pthread_setaffinity_np on a thread
+ * already running on its creator's cores: this interposer looks at the
+ * thread's mask at that moment, as any observer could. */
+static atomic_int seen_unpinned;
+
+int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *set)
+{
+    int (*real)(pthread_t, size_t, const cpu_set_t *) =
+        (int (*)(pthread_t, size_t, const cpu_set_t *))dlsym(
+            RTLD_NEXT, "pthread_setaffinity_np");
+    cpu_set_t now;
+    if (pthread_getaffinity_np(t, sizeof(now), &now) == 0 &&
+        !CPU_EQUAL_S(size, &now, set))
+        atomic_fetch_add(&seen_unpinned, 1);
+    return real(t, size, set);
+}
+
+struct where {
+    struct task task;
+    cpu_set_t mask; /* the pool thread's mask as the task ran */
+};
+
+static void where_work(struct task *t)
+{
+    struct where *w = container_of(t, struct where, task);
+    pthread_getaffinity_np(pthread_self(), sizeof(w->mask), &w->mask);
+}
+
+struct count {
+    struct event_base *base;
+    int back, want;
+};
+
+static void count_deliver(struct task *t, void *arg)
+{
+    (void)t;
+    struct count *c = arg;
+    if (++c->back == c->want)
+        event_base_loopexit(c->base, NULL);
+}
+
+#define PIN_THREADS 4
+#define PIN_TASKS 64
+
+static void test_threads_start_pinned(void **state)
+{
+    (void)state;
+    cpu_set_t mine;
+    assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+    int core = -1;
+    for (int i = 0; i < CPU_SETSIZE && core < 0; i++)
+        if (CPU_ISSET(i, &mine))
+            core = i;
+    struct count c = {.base = event_base_new(), .want = PIN_TASKS};
+    struct handoff *h = handoff_new(c.base, count_deliver, &c);
+    char err[128];
+    atomic_store(&seen_unpinned, 0);
+    struct cpupool *p = cpupool_new(PIN_THREADS, &core, 1, h, err, sizeof(err));
+    assert_non_null(p);
+    assert_int_equal(atomic_load(&seen_unpinned), 0);
+    struct where ws[PIN_TASKS];
+    for (int i = 0; i < PIN_TASKS; i++) {
+        ws[i].task.run = where_work;
+        cpupool_submit(p, &ws[i].task, &ws[i].task, 1);
+    }
+    struct timeval limit = {30, 0};
+    event_base_loopexit(c.base, &limit);
+    event_base_dispatch(c.base);
+    assert_int_equal(c.back, PIN_TASKS);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(core, &one);
+    for (int i = 0; i < PIN_TASKS; i++)
+        assert_true(CPU_EQUAL(&ws[i].mask, &one));
+    cpupool_free(p);
+    handoff_free(h);
+    event_base_free(c.base);
+}
+
 static void test_bad_core_is_reported(void **state)
 {
     (void)state;
@@ -172,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_task_once),
         cmocka_unit_test(test_slow_task_holds_nothing_back),
+        cmocka_unit_test(test_threads_start_pinned),
         cmocka_unit_test(test_bad_core_is_reported),
     };
     return cmocka_run_group_tests_name("cpupool", tests, NULL, NULL);

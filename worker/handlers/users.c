@@ -16,6 +16,10 @@
 #define APIKEY_MIN 16
 #define APIKEY_MAX 64
 #define APIKEY_DEFAULT 32
+/* What an email's local part may hold besides letters and digits. */
+#define EMAIL_LOCAL_PUNCT "._%+-"
+/* The only argon2 version libsodium reads or writes (0x13). */
+#define ARGON2_VERSION 19
 
 /* A required string: missing, nil or empty is "Missing required field". */
 static int need_str(jobq_ctx *ctx, const char *key, const char **p, size_t *n)
@@ -39,8 +43,11 @@ static bool email_valid(const char *s, size_t n)
     const char *at = memchr(s, '@', n);
     if (!at || at == s)
         return false;
+    /* memchr, not strchr: strchr finds the terminator, so a NUL would
+     * count as allowed punctuation. */
     for (const char *c = s; c < at; c++)
-        if (!(isalnum((unsigned char)*c) || strchr("._%+-", *c)))
+        if (!(isalnum((unsigned char)*c) ||
+              memchr(EMAIL_LOCAL_PUNCT, *c, strlen(EMAIL_LOCAL_PUNCT))))
             return false;
     const char *d = at + 1, *end = s + n, *dot = NULL;
     if (d == end)
@@ -79,7 +86,8 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
     }
     for (size_t i = 0; i < f->ulen; i++)
         if (!isalnum((unsigned char)f->user[i]) && f->user[i] != '_') {
-            jobq_fail(ctx, JOBQ_PERMANENT, "Username can only contain "
+            jobq_fail(ctx, JOBQ_PERMANENT,
+                      "Username can only contain "
                       "letters, numbers, and underscores");
             return -1;
         }
@@ -99,11 +107,13 @@ static int validate_user(jobq_ctx *ctx, struct user_fields *f)
         low |= islower(c) != 0;
         digit |= isdigit(c) != 0;
     }
-    const char *missing = !up ? "uppercase letter" : !low ? "lowercase letter"
-                          : !digit ? "digit" : NULL;
+    const char *missing = !up      ? "uppercase letter"
+                          : !low   ? "lowercase letter"
+                          : !digit ? "digit"
+                                   : NULL;
     if (missing) {
-        jobq_fail(ctx, JOBQ_PERMANENT,
-                  "Password must contain at least one %s", missing);
+        jobq_fail(ctx, JOBQ_PERMANENT, "Password must contain at least one %s",
+                  missing);
         return -1;
     }
     return 0;
@@ -123,6 +133,10 @@ static int user_validate(jobq_ctx *ctx)
     return 0;
 }
 
+/* No length limit on the password: argon2 reads it once, through BLAKE2b
+ * into its first block (about 2 ms a MiB here), so what a long one costs
+ * is its bytes, which max-string-bytes and max-frame-bytes already bound.
+ * t and m are ours, never the producer's. */
 static int hash_password(jobq_ctx *ctx, const char *p, size_t n,
                          char out[crypto_pwhash_STRBYTES])
 {
@@ -140,13 +154,84 @@ static int password_hash(jobq_ctx *ctx)
     const char *p;
     size_t n;
     char hash[crypto_pwhash_STRBYTES];
-    if (need_str(ctx, "password", &p, &n) != 0 || hash_password(ctx, p, n, hash))
+    if (need_str(ctx, "password", &p, &n) != 0 ||
+        hash_password(ctx, p, n, hash))
         return -1;
     msgpack_packer *pk = jobq_result(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "hash");
     jobq_pack_cstr(pk, hash);
     return 0;
+}
+
+/* A producer chooses the cost of a verify through the hash it sends: t
+ * passes over m KiB, on one of our threads. We verify no hash that costs
+ * more than hashing at libsodium's interactive limits for its algorithm
+ * (argon2id, ours: t=2, m=64 MiB; argon2i: t=4, m=32 MiB, the same work),
+ * so t=2^32-1 cannot hold a thread for ever nor m=1 GiB take a gigabyte.
+ * Every hash libsodium makes has p=1, and libsodium runs lanes one after
+ * another on the calling thread: more lanes buy nothing, so we refuse them
+ * rather than reason about them. */
+struct argon2_limits {
+    const char *prefix;
+    uint32_t t_max, m_max_kib;
+};
+
+static const struct argon2_limits ARGON2_LIMITS[] = {
+    {crypto_pwhash_argon2id_STRPREFIX,
+     crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,
+     crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE / 1024},
+    {crypto_pwhash_argon2i_STRPREFIX,
+     crypto_pwhash_argon2i_OPSLIMIT_INTERACTIVE,
+     crypto_pwhash_argon2i_MEMLIMIT_INTERACTIVE / 1024},
+};
+#define ARGON2_LANES 1
+
+/* Consumes the literal lit at *s. */
+static bool take(const char **s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (strncmp(*s, lit, n) != 0)
+        return false;
+    *s += n;
+    return true;
+}
+
+/* The decimal at *s and the character stop after it, as libsodium reads
+ * it: digits only, no leading zero, at most 32 bits. */
+static bool take_u32(const char **s, char stop, uint32_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > UINT32_MAX)
+            return false;
+    }
+    if (p == *s || (**s == '0' && p - *s > 1) || *p != stop)
+        return false;
+    *out = (uint32_t)v;
+    *s = p + 1;
+    return true;
+}
+
+/* "<prefix>v=19$m=<m>,t=<t>,p=<p>$<salt>$<hash>": the limits of its
+ * algorithm and its parameters, or NULL. Salt and hash are libsodium's. */
+static const struct argon2_limits *argon2_params(const char *s, uint32_t *m,
+                                                 uint32_t *t, uint32_t *p)
+{
+    const struct argon2_limits *lim = NULL;
+    for (size_t i = 0;
+         !lim && i < sizeof(ARGON2_LIMITS) / sizeof(ARGON2_LIMITS[0]); i++)
+        if (take(&s, ARGON2_LIMITS[i].prefix))
+            lim = &ARGON2_LIMITS[i];
+    uint32_t v;
+    if (!lim || !take(&s, "v=") || !take_u32(&s, '$', &v) ||
+        v != ARGON2_VERSION || !take(&s, "m=") || !take_u32(&s, ',', m) ||
+        !take(&s, "t=") || !take_u32(&s, ',', t) || !take(&s, "p=") ||
+        !take_u32(&s, '$', p))
+        return NULL;
+    return lim;
 }
 
 static int password_verify(jobq_ctx *ctx)
@@ -157,11 +242,31 @@ static int password_verify(jobq_ctx *ctx)
         need_str(ctx, "hash", &h, &hn) != 0)
         return -1;
     char hash[crypto_pwhash_STRBYTES] = {0};
-    bool valid = false;
-    if (hn < sizeof(hash)) {
+    const struct argon2_limits *lim = NULL;
+    uint32_t m, t, lanes;
+    /* needs_rehash decodes the whole string as verify would (salt and hash
+     * included) without computing anything: -1 is a string that verify
+     * would refuse whatever the password, a producer's mistake. */
+    if (hn < sizeof(hash) && !memchr(h, 0, hn)) {
         memcpy(hash, h, hn);
-        valid = crypto_pwhash_str_verify(hash, p, n) == 0;
+        if (crypto_pwhash_str_needs_rehash(
+                hash, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                crypto_pwhash_MEMLIMIT_INTERACTIVE) != -1)
+            lim = argon2_params(hash, &m, &t, &lanes);
     }
+    if (!lim) {
+        jobq_fail(ctx, JOBQ_PERMANENT,
+                  "hash is not an argon2id or argon2i string");
+        return -1;
+    }
+    if (t > lim->t_max || m > lim->m_max_kib || lanes != ARGON2_LANES) {
+        jobq_fail(ctx, JOBQ_PERMANENT,
+                  "hash parameters over the limit (t=%u, "
+                  "m=%u KiB, p=%u; at most t=%u, m=%u KiB, p=%d)",
+                  t, m, lanes, lim->t_max, lim->m_max_kib, ARGON2_LANES);
+        return -1;
+    }
+    bool valid = crypto_pwhash_str_verify(hash, p, n) == 0;
     msgpack_packer *pk = jobq_result(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "valid");
@@ -173,8 +278,7 @@ static int password_verify(jobq_ctx *ctx)
 
 /* A key of n random bytes as base64url without padding, and the hex
  * BLAKE2b-256 of that key string (what a service stores to look it up). */
-static void make_apikey(size_t n, char key[APIKEY_B64_MAX],
-                        char hash_hex[65])
+static void make_apikey(size_t n, char key[APIKEY_B64_MAX], char hash_hex[65])
 {
     unsigned char raw[APIKEY_MAX], h[32];
     randombytes_buf(raw, n);
@@ -255,8 +359,12 @@ void handlers_users_register(struct jobq_registry *reg)
     static const jobq_handler hs[] = {
         {.type = "user.validate", .cls = JOBQ_CLASS_CPU, .cpu = user_validate},
         {.type = "password.hash", .cls = JOBQ_CLASS_CPU, .cpu = password_hash},
-        {.type = "password.verify", .cls = JOBQ_CLASS_CPU, .cpu = password_verify},
-        {.type = "apikey.generate", .cls = JOBQ_CLASS_CPU, .cpu = apikey_generate},
+        {.type = "password.verify",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = password_verify},
+        {.type = "apikey.generate",
+         .cls = JOBQ_CLASS_CPU,
+         .cpu = apikey_generate},
         {.type = "user.create", .cls = JOBQ_CLASS_CPU, .cpu = user_create},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
