@@ -363,7 +363,14 @@ static json_t *queue_names(jobq_client *c, struct opts *o)
 static json_t *queue_workers(jobq_client *c, const struct keys *k, const char *q)
 {
     json_t *out = json_array();
-    uint64_t now = clock_wall_ms();
+    /* Deadlines are on the Redis server's clock (beat.lua), so "alive" is
+     * judged on it too, never on this host's. */
+    redisReply *t = cmd(c, "TIME");
+    uint64_t now = t->type == REDIS_REPLY_ARRAY && t->elements == 2
+                       ? strtoull(t->element[0]->str, NULL, 10) * 1000 +
+                             strtoull(t->element[1]->str, NULL, 10) / 1000
+                       : clock_wall_ms();
+    freeReplyObject(t);
     redisReply *w = cmd(c, "ZRANGE %s 0 -1 WITHSCORES", k->workers);
     for (size_t j = 0; j + 1 < w->elements; j += 2) {
         char ak[KEYS_MAX];
