@@ -219,7 +219,9 @@ def test_oversized_frames_cost_the_worker_one_frame_at_most(r, workers):
     assert all(d["error"].startswith("frame too large (") for d in dead)
     assert sorted(d["frame"] for d in dead) == sorted(big + [big[0]])
     assert active_len(r, w.label) == 0
-    assert peak_rss_kib(w.proc.pid) < 160 * 1024  # 802 MiB before
+    # 802 MiB before; ASan keeps freed memory in quarantine, hence SLOW
+    print("peak RSS KiB", peak_rss_kib(w.proc.pid))
+    assert peak_rss_kib(w.proc.pid) < 160 * 1024 * SLOW
 
 
 # --- a damaged key in one queue ------------------------------------------
