@@ -33,6 +33,7 @@ static const struct def defs[S__COUNT] = {
     [S_CPU_SET] = {"cpu-set", NULL, K_STR, NULL, 0, 0, false, "cores to pin CPU threads to, e.g. 0-3,6"},
     [S_IO_CONCURRENCY] = {"io-concurrency", NULL, K_UINT, "1000", 1, 1000000, false, "io jobs in flight on the loop"},
     [S_HTTP] = {"http", NULL, K_STR, "127.0.0.1:9180", 0, 0, false, "ADDR:PORT of the HTTP surface, or off"},
+    [S_HTTP_MAX_CONNECTIONS] = {"http-max-connections", NULL, K_UINT, "256", 1, 65536, false, "connections the HTTP surface holds at once; more are closed at once"},
     [S_PREFIX] = {"prefix", NULL, K_STR, "jobq", 0, 0, false, "key prefix"},
     [S_WORKER_ID] = {"worker-id", NULL, K_STR, NULL, 0, 0, false, "worker id (default: host-pid-random)"},
     [S_LOG_FORMAT] = {"log-format", NULL, K_STR, "text", 0, 0, false, "text or json"},
@@ -287,6 +288,7 @@ static uint64_t *uint_slot(struct settings *s, int i)
     case S_RESULT_TTL_S: return &s->result_ttl_s;
     case S_DEAD_MAX: return &s->dead_max;
     case S_REDIS_TIMEOUT_MS: return &s->redis_timeout_ms;
+    case S_HTTP_MAX_CONNECTIONS: return &s->http_max_connections;
     default: return NULL;
     }
 }

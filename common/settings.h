@@ -17,6 +17,7 @@
 
 enum setting_id {
     S_REDIS_URL, S_QUEUES, S_CPU_THREADS, S_CPU_SET, S_IO_CONCURRENCY, S_HTTP,
+    S_HTTP_MAX_CONNECTIONS,
     S_PREFIX, S_WORKER_ID, S_LOG_FORMAT, S_LOG_LEVEL, S_LOG_FILE,
     S_RETRY_BASE_MS, S_RETRY_MAX_MS, S_DEFAULT_MAX_ATTEMPTS,
     S_DEFAULT_TIMEOUT_MS, S_HEARTBEAT_TTL_MS, S_SHUTDOWN_GRACE_MS,
@@ -57,7 +58,7 @@ struct settings {
     uint64_t retry_base_ms, retry_max_ms, default_max_attempts,
         default_timeout_ms, heartbeat_ttl_ms, shutdown_grace_ms,
         max_frame_bytes, max_entries, max_string_bytes, result_ttl_s, dead_max,
-        redis_timeout_ms;
+        redis_timeout_ms, http_max_connections;
 };
 
 void settings_init(struct settings *s);

@@ -53,6 +53,7 @@ static void test_defaults(void **state)
     assert_string_equal(s.queues[0].name, "default");
     assert_string_equal(s.http_host, "127.0.0.1");
     assert_int_equal(s.http_port, 9180);
+    assert_int_equal(s.http_max_connections, 256);
     assert_false(s.require_signed);
     assert_true(s.cpu_threads >= 1);
     settings_free(&s);
@@ -175,6 +176,27 @@ static void test_cpu_set(void **state)
     settings_free(&s);
 }
 
+static void test_http_max_connections(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    write_ini("http_max_connections = 12\n");
+    char *argv[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, 3, argv, NULL), 0);
+    assert_int_equal(s.http_max_connections, 12);
+    settings_free(&s);
+    char *env[] = {"JOBQ_HTTP_MAX_CONNECTIONS=34", NULL};
+    assert_int_equal(load(&s, &p, 3, argv, env), 0);
+    assert_int_equal(s.http_max_connections, 34);
+    settings_free(&s);
+    char *zero[] = {"w", "-c", ini_path, "--http-max-connections", "0", NULL};
+    assert_int_equal(load(&s, &p, 5, zero, env), -1);
+    assert_non_null(strstr(p.msg[0], "http-max-connections: must be"));
+    settings_free(&s);
+    unlink(ini_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_unix_url),
         cmocka_unit_test(test_print_masks_secrets),
         cmocka_unit_test(test_cpu_set),
+        cmocka_unit_test(test_http_max_connections),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }
