@@ -221,7 +221,8 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     struct http *http = NULL;
     if (!s->http_off) {
         /* A worker without its metrics port still does its real job. */
-        http = http_start(w, s->http_host, s->http_port, err, sizeof(err));
+        http = http_start(w, s->http_host, s->http_port,
+                          (unsigned)s->http_max_connections, err, sizeof(err));
         if (!http)
             log_error("HTTP surface off: %s", err);
     }

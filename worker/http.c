@@ -1,8 +1,10 @@
 /* HTTP surface (see http.h). Every answer is built from counters the loop
- * thread owns, on the loop thread: no locks. */
+ * thread owns, on the loop thread: no locks. Connections are bounded in
+ * number (http-max-connections) and in time (a request's deadline). */
 #include "http.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -17,14 +19,197 @@
 #include "log.h"
 #include "redis.h"
 
+/* A request must arrive whole within this of its first byte (the contract's
+ * http-max-connections row). evhttp's timeout cannot say it: it restarts on
+ * every byte read, so one byte every 2 s held a connection for good. */
+#define HTTP_REQUEST_DEADLINE_S 10
+/* evhttp's own timeout: a connection silent this long before a request or
+ * between two, or not reading its reply, is closed. */
+#define HTTP_IDLE_TIMEOUT_S 10
+#define HTTP_MAX_HEADER_BYTES 8192
+
+/* One accepted connection, from accept to evhttp's close callback. evhttp
+ * owns the connection; this record counts it and holds its deadline. */
+struct http_conn {
+    struct http *h;
+    struct bufferevent *bev;            /* made in on_accept, owned by evhttp */
+    struct evhttp_connection *evcon;    /* NULL while on h->adopting */
+    struct evbuffer_cb_entry *input_cb; /* on_input, once adopted */
+    struct event *deadline;
+    bool between; /* no request begun: the next byte read starts one */
+    bool refused; /* over http-max-connections: closed once adopted */
+    struct http_conn *next, **pprev;
+};
+
 struct http {
     struct evhttp *ev;
     struct worker *w;
+    struct event *adopt_ev; /* on_adopt, right after accepts */
+    struct http_conn *adopting, *open;
+    unsigned nconns, max_conns; /* nconns: adopting, open and refused */
+    struct log_limit refuse_log, deadline_log;
 };
 
-static void reply_text(struct evhttp_request *req, int code, const char *reason,
-                       struct evbuffer *body, const char *type)
+static void http_conn_link(struct http_conn **head, struct http_conn *c)
 {
+    c->next = *head;
+    if (c->next)
+        c->next->pprev = &c->next;
+    c->pprev = head;
+    *head = c;
+}
+
+static void http_conn_unlink(struct http_conn *c)
+{
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+}
+
+static void http_conn_free(struct http_conn *c)
+{
+    http_conn_unlink(c);
+    c->h->nconns--;
+    event_free(c->deadline);
+    free(c);
+}
+
+static void arm_deadline(struct http_conn *c)
+{
+    struct timeval tv = {HTTP_REQUEST_DEADLINE_S, 0};
+    evtimer_add(c->deadline, &tv);
+}
+
+/* Bytes read, before evhttp parses them: the first of a request starts its
+ * deadline. */
+static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
+                     void *arg)
+{
+    struct http_conn *c = arg;
+    (void)in;
+    if (c->between && info->n_added) {
+        c->between = false;
+        arm_deadline(c);
+    }
+}
+
+/* evhttp frees the connection: done, failed, timed out, or closed by us.
+ * Its bufferevent goes right after this returns. */
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)evcon;
+    evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+    http_conn_free(c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    char *addr;
+    ev_uint16_t port;
+    (void)fd;
+    (void)what;
+    evhttp_connection_get_peer(c->evcon, &addr, &port);
+    log_limited(&c->h->deadline_log, LOG_WARN,
+                "HTTP surface: closing the connection from %s:%u: its "
+                "request had not arrived %d s after its first byte",
+                addr, port, HTTP_REQUEST_DEADLINE_S);
+    evhttp_connection_free(c->evcon); /* on_close frees c and this event */
+}
+
+/* evhttp asks for the bufferevent of each connection it accepts: the one
+ * hook libevent 2.1 has at accept time (2.2's evhttp_set_newreqcb and
+ * evhttp_set_max_connections are not in Debian 12). The connection is
+ * counted here and adopted once evhttp has built it. */
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+    struct http *h = arg;
+    struct http_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL; /* evhttp makes its own: untracked, idle timeout only */
+    c->h = h;
+    c->bev = bufferevent_socket_new(base, -1, 0);
+    c->deadline = evtimer_new(base, on_deadline, c);
+    c->refused = h->nconns >= h->max_conns;
+    h->nconns++;
+    http_conn_link(&h->adopting, c);
+    event_active(h->adopt_ev, EV_TIMEOUT, 1);
+    return c->bev;
+}
+
+/* Runs after the accept callback returns and before any I/O of the new
+ * connections (the event has the top priority), when evhttp has built each
+ * evhttp_connection and made it its bufferevent's callback argument: 2.1
+ * has no other way from a bufferevent to its connection. A connection
+ * evhttp dropped meanwhile (out of memory) has no callbacks left. */
+static void on_adopt(evutil_socket_t fd, short what, void *arg)
+{
+    struct http *h = arg;
+    (void)fd;
+    (void)what;
+    while (h->adopting) {
+        struct http_conn *c = h->adopting;
+        void *evcon = NULL;
+        bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+        if (!evcon || evhttp_connection_get_bufferevent(evcon) != c->bev) {
+            http_conn_free(c);
+            continue;
+        }
+        if (c->refused) {
+            char *addr;
+            ev_uint16_t port;
+            evhttp_connection_get_peer(evcon, &addr, &port);
+            log_limited(&h->refuse_log, LOG_WARN,
+                        "HTTP surface: %u connections open "
+                        "(http-max-connections); closing the one from %s:%u",
+                        h->max_conns, addr, port);
+            http_conn_free(c);
+            evhttp_connection_free(evcon);
+            continue;
+        }
+        c->evcon = evcon;
+        http_conn_unlink(c);
+        http_conn_link(&h->open, c);
+        c->between = true;
+        c->input_cb =
+            evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
+        evhttp_connection_set_closecb(c->evcon, on_close, c);
+    }
+}
+
+/* The reply is written; a kept-alive connection waits for its next request,
+ * whose first bytes may have come already. */
+static void on_replied(struct evhttp_request *req, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)req;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+        arm_deadline(c);
+    else
+        c->between = true;
+}
+
+/* A request arrived whole, within its deadline; bytes read while it is
+ * answered belong to the next one (see on_replied). Connections are few (at
+ * most http-max-connections), so a walk finds the record. */
+static void request_arrived(struct http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    for (struct http_conn *c = h->open; c; c = c->next) {
+        if (c->evcon == evcon) {
+            evtimer_del(c->deadline);
+            evhttp_request_set_on_complete_cb(req, on_replied, c);
+            return;
+        }
+    }
+}
+
+static void reply_text(struct http *h, struct evhttp_request *req, int code,
+                       const char *reason, struct evbuffer *body,
+                       const char *type)
+{
+    request_arrived(h, req);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       type);
     evhttp_send_reply(req, code, reason, body);
@@ -33,9 +218,8 @@ static void reply_text(struct evhttp_request *req, int code, const char *reason,
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     struct evbuffer *b = evbuffer_new();
-    (void)arg;
     evbuffer_add_printf(b, "ok\n");
-    reply_text(req, 200, "OK", b, "text/plain");
+    reply_text(arg, req, 200, "OK", b, "text/plain");
     evbuffer_free(b);
 }
 
@@ -43,15 +227,17 @@ static void on_healthz(struct evhttp_request *req, void *arg)
  * counting on a worker that answers 503 here. */
 static void on_readyz(struct evhttp_request *req, void *arg)
 {
-    struct worker *w = arg;
+    struct http *h = arg;
+    struct worker *w = h->w;
     struct evbuffer *b = evbuffer_new();
     bool up = redis_ready(w->redis);
     if (up && !w->stopping) {
         evbuffer_add_printf(b, "ready\n");
-        reply_text(req, 200, "OK", b, "text/plain");
+        reply_text(h, req, 200, "OK", b, "text/plain");
     } else {
-        evbuffer_add_printf(b, "%s\n", w->stopping ? "stopping" : "redis unreachable");
-        reply_text(req, 503, "Service Unavailable", b, "text/plain");
+        evbuffer_add_printf(b, "%s\n",
+                            w->stopping ? "stopping" : "redis unreachable");
+        reply_text(h, req, 503, "Service Unavailable", b, "text/plain");
     }
     evbuffer_free(b);
 }
@@ -65,53 +251,71 @@ static void metric(struct evbuffer *b, const char *name, const char *type,
 
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
-    struct worker *w = arg;
+    struct http *h = arg;
+    struct worker *w = h->w;
     struct evbuffer *b = evbuffer_new();
-    metric(b, "jobq_jobs_ok_total", "counter", "Jobs finished ok by this worker.", w->n_ok);
-    metric(b, "jobq_jobs_retried_total", "counter", "Failed attempts scheduled again.", w->n_retry);
-    metric(b, "jobq_jobs_dead_total", "counter", "Jobs that became dead records.", w->n_dead);
-    metric(b, "jobq_jobs_late_total", "counter", "Finishes fenced because another worker recovered the job.", w->n_late);
-    metric(b, "jobq_jobs_skipped_total", "counter", "Redelivered jobs whose result already said ok.", w->n_skip);
-    metric(b, "jobq_cpu_inflight", "gauge", "CPU jobs taken and not yet answered.", w->cpu_inflight);
-    metric(b, "jobq_io_inflight", "gauge", "IO jobs running on the loop.", w->io_inflight);
-    metric(b, "jobq_cpu_window", "gauge", "CPU jobs this worker takes ahead (adaptive).", w->cpu_slots);
-    metric(b, "jobq_finish_backlog", "gauge", "Outcomes not yet acknowledged by Redis.", w->finishing);
-    metric(b, "jobq_redis_up", "gauge", "1 when every Redis connection is up.", redis_ready(w->redis));
-    metric(b, "jobq_stopping", "gauge", "1 after SIGTERM or SIGINT.", w->stopping);
-    reply_text(req, 200, "OK", b, "text/plain; version=0.0.4");
+    metric(b, "jobq_jobs_ok_total", "counter",
+           "Jobs finished ok by this worker.", w->n_ok);
+    metric(b, "jobq_jobs_retried_total", "counter",
+           "Failed attempts scheduled again.", w->n_retry);
+    metric(b, "jobq_jobs_dead_total", "counter",
+           "Jobs that became dead records.", w->n_dead);
+    metric(b, "jobq_jobs_late_total", "counter",
+           "Finishes fenced because another worker recovered the job.",
+           w->n_late);
+    metric(b, "jobq_jobs_skipped_total", "counter",
+           "Redelivered jobs whose result already said ok.", w->n_skip);
+    metric(b, "jobq_cpu_inflight", "gauge",
+           "CPU jobs taken and not yet answered.", w->cpu_inflight);
+    metric(b, "jobq_io_inflight", "gauge", "IO jobs running on the loop.",
+           w->io_inflight);
+    metric(b, "jobq_cpu_window", "gauge",
+           "CPU jobs this worker takes ahead (adaptive).", w->cpu_slots);
+    metric(b, "jobq_finish_backlog", "gauge",
+           "Outcomes not yet acknowledged by Redis.", w->finishing);
+    metric(b, "jobq_redis_up", "gauge", "1 when every Redis connection is up.",
+           redis_ready(w->redis));
+    metric(b, "jobq_stopping", "gauge", "1 after SIGTERM or SIGINT.",
+           w->stopping);
+    reply_text(h, req, 200, "OK", b, "text/plain; version=0.0.4");
     evbuffer_free(b);
 }
 
 static void on_other(struct evhttp_request *req, void *arg)
 {
     struct evbuffer *b = evbuffer_new();
-    (void)arg;
     evbuffer_add_printf(b, "not found: try /healthz, /readyz or /metrics\n");
-    reply_text(req, 404, "Not Found", b, "text/plain");
+    reply_text(arg, req, 404, "Not Found", b, "text/plain");
     evbuffer_free(b);
 }
 
-struct http *http_start(struct worker *w, const char *host, int port, char *err,
-                        size_t errlen)
+struct http *http_start(struct worker *w, const char *host, int port,
+                        unsigned max_conns, char *err, size_t errlen)
 {
     struct http *h = calloc(1, sizeof(*h));
     h->w = w;
+    h->max_conns = max_conns;
     h->ev = evhttp_new(w->base);
+    h->adopt_ev = event_new(w->base, -1, 0, on_adopt, h);
+    event_priority_set(h->adopt_ev, 0);
     /* Only GET and HEAD: nothing here changes state. */
     evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-    evhttp_set_max_headers_size(h->ev, 8192);
+    evhttp_set_max_headers_size(h->ev, HTTP_MAX_HEADER_BYTES);
     evhttp_set_max_body_size(h->ev, 0);
-    evhttp_set_timeout(h->ev, 10);
-    evhttp_set_cb(h->ev, "/healthz", on_healthz, w);
-    evhttp_set_cb(h->ev, "/readyz", on_readyz, w);
-    evhttp_set_cb(h->ev, "/metrics", on_metrics, w);
-    evhttp_set_gencb(h->ev, on_other, w);
+    evhttp_set_timeout(h->ev, HTTP_IDLE_TIMEOUT_S);
+    evhttp_set_bevcb(h->ev, on_accept, h);
+    evhttp_set_cb(h->ev, "/healthz", on_healthz, h);
+    evhttp_set_cb(h->ev, "/readyz", on_readyz, h);
+    evhttp_set_cb(h->ev, "/metrics", on_metrics, h);
+    evhttp_set_gencb(h->ev, on_other, h);
     struct evhttp_bound_socket *bs =
         evhttp_bind_socket_with_handle(h->ev, host, (ev_uint16_t)port);
     if (!bs) {
-        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an "
-                 "address of this host); set --http to another ADDR:PORT or off",
-                 host, port);
+        snprintf(
+            err, errlen,
+            "cannot listen on %s:%d (in use, or not an "
+            "address of this host); set --http to another ADDR:PORT or off",
+            host, port);
         http_stop(h);
         return NULL;
     }
@@ -142,6 +346,11 @@ void http_stop(struct http *h)
 {
     if (!h)
         return;
+    /* Open connections close through on_close; those not yet adopted are
+     * evhttp's to free, their records ours. */
     evhttp_free(h->ev);
+    while (h->adopting)
+        http_conn_free(h->adopting);
+    event_free(h->adopt_ev);
     free(h);
 }

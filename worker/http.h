@@ -8,8 +8,9 @@
 
 struct http;
 
-/* Binds host:port (loopback by default). Returns NULL with a reason. */
+/* Binds host:port (loopback by default) and holds at most max_conns
+ * connections at once. Returns NULL with a reason. */
 struct http *http_start(struct worker *w, const char *host, int port,
-                        char *err, size_t errlen);
+                        unsigned max_conns, char *err, size_t errlen);
 void http_stop(struct http *h);
 #endif

@@ -1,5 +1,7 @@
 """The operator's HTTP surface: health, readiness, metrics; read-only."""
+import http.client
 import re
+import socket
 import subprocess
 import time
 import urllib.error
@@ -15,6 +17,33 @@ def get(url, method="GET"):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def get_or_none(url):
+    """As get, but None when the worker closes the connection unanswered."""
+    try:
+        return get(url)
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def peer_closed(s):
+    """True once the worker has closed s (end of stream or reset); never blocks."""
+    try:
+        while True:
+            if s.recv(4096, socket.MSG_DONTWAIT) == b"":
+                return True
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def http_worker(workers, *args, **kw):
+    port = free_port()
+    w = workers("--http", f"127.0.0.1:{port}", *args, **kw)
+    wait_until(lambda: "HTTP surface on" in w.output(), 10, "HTTP surface")
+    return w, port, f"http://127.0.0.1:{port}"
 
 
 def test_health_ready_and_metrics(r, workers):
@@ -67,3 +96,63 @@ def test_port_in_use_keeps_the_worker_running(r, workers):
     push(r, "default", frame("p1", "sleep", {"ms": 0}, reply_to="rep"))
     assert collect(r, "rep", 1, 10)[0]["status"] == "ok"
     assert b.alive()
+
+
+def test_trickled_headers_are_cut_off_ten_seconds_after_the_first_byte(workers):
+    # One byte every 2 s restarts an idle timeout forever; the header
+    # deadline counts from the first byte instead.
+    w, port, base = http_worker(workers)
+    request = b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 64
+    socks, first_byte, sent, closed_at = [], [], [], {}
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(request[:1])
+        socks.append(s)
+        first_byte.append(time.time())
+        sent.append(1)
+    next_byte = time.time() + 2
+
+    def all_closed():
+        nonlocal next_byte
+        now = time.time()
+        for i, s in enumerate(socks):
+            if i not in closed_at and peer_closed(s):
+                closed_at[i] = now
+        if now >= next_byte:
+            next_byte += 2
+            for i, s in enumerate(socks):
+                if i not in closed_at:
+                    s.sendall(request[sent[i]:sent[i] + 1])
+                    sent[i] += 1
+            # the surface keeps answering while the slow ones wait
+            assert get(base + "/healthz") == (200, "ok\n")
+        return len(closed_at) == len(socks)
+
+    try:
+        wait_until(all_closed, 14, "the worker to close all 20 trickling connections")
+    finally:
+        for s in socks:
+            s.close()
+    waited = [closed_at[i] - first_byte[i] for i in range(len(socks))]
+    assert 9 <= min(waited) and max(waited) <= 12.5, waited
+    assert get(base + "/healthz") == (200, "ok\n")
+
+
+def test_connections_past_http_max_connections_are_closed_at_once(workers):
+    w, port, base = http_worker(workers, "--http-max-connections", "5")
+    held = []
+    for _ in range(5):  # started, then silent: each holds its place
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        held.append(s)
+    sixth = socket.create_connection(("127.0.0.1", port))
+    try:
+        wait_until(lambda: peer_closed(sixth), 2, "the sixth connection to be closed")
+        assert not any(peer_closed(s) for s in held)
+    finally:
+        sixth.close()
+        for s in held:
+            s.close()
+    wait_until(lambda: get_or_none(base + "/healthz") == (200, "ok\n"), 5,
+               "/healthz to answer once the five are gone")
+
