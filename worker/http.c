@@ -1,6 +1,7 @@
 /* HTTP surface (see http.h). Every answer is built from counters the loop
  * thread owns, on the loop thread: no locks. Connections are bounded in
- * number (http-max-connections) and in time (a request's deadline). */
+ * number (http-max-connections) and in time (a request's deadline), and a
+ * failing accept() pauses the listener instead of spinning the loop. */
 #include "http.h"
 
 #include <event2/buffer.h>
@@ -8,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "log.h"
 #include "redis.h"
 
@@ -27,6 +30,11 @@
  * between two, or not reading its reply, is closed. */
 #define HTTP_IDLE_TIMEOUT_S 10
 #define HTTP_MAX_HEADER_BYTES 8192
+/* accept() fails while the process is out of descriptors (EMFILE, ENFILE)
+ * and the listening socket stays readable: retried at once, that spun the
+ * loop at 100% CPU. Accepting pauses instead, doubling per failure. */
+#define HTTP_ACCEPT_PAUSE_MIN_MS 100
+#define HTTP_ACCEPT_PAUSE_MAX_MS 2000
 
 /* One accepted connection, from accept to evhttp's close callback. evhttp
  * owns the connection; this record counts it and holds its deadline. */
@@ -44,11 +52,19 @@ struct http_conn {
 struct http {
     struct evhttp *ev;
     struct worker *w;
-    struct event *adopt_ev; /* on_adopt, right after accepts */
+    struct evconnlistener *lev;
+    struct event *adopt_ev;  /* on_adopt, right after accepts */
+    struct event *resume_ev; /* on_resume, at the end of an accept pause */
     struct http_conn *adopting, *open;
     unsigned nconns, max_conns; /* nconns: adopting, open and refused */
-    struct log_limit refuse_log, deadline_log;
+    uint64_t pause_ms;          /* the last accept pause; 0 once one works */
+    struct log_limit refuse_log, deadline_log, accept_log;
+    struct http *next_surface;
 };
+
+/* The listener's error callback is handed evhttp's pointer (evhttp made it
+ * the listener's argument), so each surface is found from it here. */
+static struct http *surfaces;
 
 static void http_conn_link(struct http_conn **head, struct http_conn *c)
 {
@@ -133,6 +149,7 @@ static struct bufferevent *on_accept(struct event_base *base, void *arg)
     c->deadline = evtimer_new(base, on_deadline, c);
     c->refused = h->nconns >= h->max_conns;
     h->nconns++;
+    h->pause_ms = 0;
     http_conn_link(&h->adopting, c);
     event_active(h->adopt_ev, EV_TIMEOUT, 1);
     return c->bev;
@@ -203,6 +220,37 @@ static void request_arrived(struct http *h, struct evhttp_request *req)
             return;
         }
     }
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct http *h = arg;
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(h->lev);
+}
+
+/* accept() failed, and not for a reason libevent retries itself (EAGAIN,
+ * EINTR, ECONNABORTED): pause the listener, the log says so once a second. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    struct http *h = surfaces;
+    while (h && h->ev != arg)
+        h = h->next_surface;
+    if (!h)
+        return;
+    h->pause_ms = h->pause_ms ? h->pause_ms * 2 : HTTP_ACCEPT_PAUSE_MIN_MS;
+    if (h->pause_ms > HTTP_ACCEPT_PAUSE_MAX_MS)
+        h->pause_ms = HTTP_ACCEPT_PAUSE_MAX_MS;
+    log_limited(&h->accept_log, LOG_WARN,
+                "HTTP surface: cannot accept a connection: %s; pausing "
+                "accepts for %llu ms",
+                evutil_socket_error_to_string(err),
+                (unsigned long long)h->pause_ms);
+    evconnlistener_disable(lev);
+    struct timeval tv = clock_timeval(h->pause_ms);
+    evtimer_add(h->resume_ev, &tv);
 }
 
 static void reply_text(struct http *h, struct evhttp_request *req, int code,
@@ -298,6 +346,9 @@ struct http *http_start(struct worker *w, const char *host, int port,
     h->ev = evhttp_new(w->base);
     h->adopt_ev = event_new(w->base, -1, 0, on_adopt, h);
     event_priority_set(h->adopt_ev, 0);
+    h->resume_ev = evtimer_new(w->base, on_resume, h);
+    h->next_surface = surfaces;
+    surfaces = h;
     /* Only GET and HEAD: nothing here changes state. */
     evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_max_headers_size(h->ev, HTTP_MAX_HEADER_BYTES);
@@ -319,6 +370,8 @@ struct http *http_start(struct worker *w, const char *host, int port,
         http_stop(h);
         return NULL;
     }
+    h->lev = evhttp_bound_socket_get_listener(bs);
+    evconnlistener_set_error_cb(h->lev, on_accept_error);
     /* Report the port really bound: port 0 asks the kernel for one. */
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -352,5 +405,10 @@ void http_stop(struct http *h)
     while (h->adopting)
         http_conn_free(h->adopting);
     event_free(h->adopt_ev);
+    event_free(h->resume_ev);
+    struct http **p = &surfaces;
+    while (*p != h)
+        p = &(*p)->next_surface;
+    *p = h->next_surface;
     free(h);
 }

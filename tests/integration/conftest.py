@@ -6,6 +6,7 @@ only redis-py and msgpack: the tests double as proof that the wire protocol
 needs no jobq code."""
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -90,13 +91,18 @@ def r(shared_redis):
 
 
 class Worker:
-    def __init__(self, url, *args, env=None):
+    def __init__(self, url, *args, env=None, nofile=None):
         self.log = tempfile.NamedTemporaryFile(prefix="jobq-worker-", suffix=".log",
                                                delete=False)
         self.args = [WORKER, "--redis", url, "--http", "off",
                      "--log-level", "debug"] + list(args)
+
+        def limit_fds():  # nofile: the worker's open-file limit, soft and hard
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
-                                     env=dict(os.environ, **(env or {})))
+                                     env=dict(os.environ, **(env or {})),
+                                     preexec_fn=limit_fds if nofile else None)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -135,8 +141,8 @@ class Worker:
 def workers(shared_redis):
     started = []
 
-    def start(*args, redis_server=None, env=None, expect_rc=(0,)):
-        w = Worker((redis_server or shared_redis).url(), *args, env=env)
+    def start(*args, redis_server=None, env=None, expect_rc=(0,), nofile=None):
+        w = Worker((redis_server or shared_redis).url(), *args, env=env, nofile=nofile)
         w.expect_rc = expect_rc
         started.append(w)
         return w

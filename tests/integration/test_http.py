@@ -1,5 +1,6 @@
 """The operator's HTTP surface: health, readiness, metrics; read-only."""
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -156,3 +157,33 @@ def test_connections_past_http_max_connections_are_closed_at_once(workers):
     wait_until(lambda: get_or_none(base + "/healthz") == (200, "ok\n"), 5,
                "/healthz to answer once the five are gone")
 
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_running_out_of_descriptors_neither_spins_nor_floods_the_log(r, workers):
+    w, port, base = http_worker(workers, nofile=64)
+    wait_until(lambda: get_or_none(base + "/readyz") == (200, "ready\n"), 10, "ready")
+    pid = w.proc.pid
+    flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+    try:
+        wait_until(lambda: len(os.listdir(f"/proc/{pid}/fd")) >= 64, 5,
+                   "the worker to use every descriptor it may open")
+        log0, cpu0, t0 = os.path.getsize(w.log.name), cpu_seconds(pid), time.time()
+        time.sleep(2)  # a window to measure, not a wait for an event
+        cpu = cpu_seconds(pid) - cpu0
+        logged = os.path.getsize(w.log.name) - log0
+        window = time.time() - t0
+        assert cpu < 0.2 * window, f"{cpu:.2f} s of CPU in {window:.2f} s"
+        assert logged < 4096, f"{logged} bytes of log in {window:.2f} s"
+        # jobs still run on the Redis connections it already holds
+        push(r, "default", frame("fd1", "math.sum_squares", {"n": 3}, reply_to="rep"))
+        assert collect(r, "rep", 1, 10)[0]["status"] == "ok"
+    finally:
+        for s in flood:
+            s.close()
+    wait_until(lambda: get_or_none(base + "/healthz") == (200, "ok\n"), 10,
+               "/healthz to answer once the flood is gone")
