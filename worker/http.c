@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "clock.h"
@@ -337,11 +338,29 @@ static void on_other(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* Descriptors kept from HTTP clients: Redis, the loop, logs, pipes. */
+#define HTTP_FD_RESERVE 64
+
 struct http *http_start(struct worker *w, const char *host, int port,
                         unsigned max_conns, char *err, size_t errlen)
 {
     struct http *h = calloc(1, sizeof(*h));
     h->w = w;
+    /* HTTP clients must never take the descriptors Redis reconnects need:
+     * keep HTTP_FD_RESERVE of the process's limit for everything else. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        rlim_t room = rl.rlim_cur > 2 * HTTP_FD_RESERVE
+                          ? rl.rlim_cur - HTTP_FD_RESERVE
+                          : rl.rlim_cur / 2;
+        if (max_conns > room) {
+            log_warn("http-max-connections %u is more than the open-file "
+                     "limit %llu leaves room for; holding at most %llu",
+                     max_conns, (unsigned long long)rl.rlim_cur,
+                     (unsigned long long)room);
+            max_conns = (unsigned)room;
+        }
+    }
     h->max_conns = max_conns;
     h->ev = evhttp_new(w->base);
     h->adopt_ev = event_new(w->base, -1, 0, on_adopt, h);
