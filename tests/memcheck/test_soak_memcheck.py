@@ -1,4 +1,4 @@
-"""valgrind memcheck of the worker over 300 frames of the mutation soak's
+"""valgrind memcheck of the worker over 1000 frames of the mutation soak's
 generator (tests/integration/soak_frames.py): no memory error, nothing
 definitely lost, a clean stop, and every frame found exactly once as in the
 soak. Run by tests/run.sh on the plain build (valgrind and sanitizers do not
@@ -17,11 +17,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import soak_frames  # noqa: E402
 from conftest import WORKER, RedisServer, key  # noqa: E402
 
-N = 300
+N = 1000
 Q = "soak"
 
 
-def test_300_mutated_frames_under_memcheck():
+def test_1000_mutated_frames_under_memcheck():
     assert shutil.which("valgrind"), "valgrind is not installed"
     seed = int(os.environ.get("JOBQ_SOAK_SEED", random.randrange(1 << 31)))
     print(f"\nsoak memcheck seed {seed}")
