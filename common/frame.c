@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static int fail(char *err, size_t errlen, const char *msg)
 {
     snprintf(err, errlen, "%s", msg);
@@ -206,7 +208,8 @@ static bool type_valid(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
             return false;
-    return true;
+    /* It is echoed in records and logs, which must stay valid UTF-8. */
+    return utf8_valid(s, len);
 }
 
 /* The fields of a map that decoding cares about, found in one pass (the
@@ -381,7 +384,7 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         goto bad;
     }
     if (!type_valid(j->type.ptr, j->type.len)) {
-        fail(err, errlen, "job type must be 1 to 128 printable bytes");
+        fail(err, errlen, "job type must be 1 to 128 printable bytes of UTF-8");
         goto bad;
     }
     if (get_raw(&fd[J_REPLY], MSGPACK_OBJECT_STR, &j->reply_to, err, errlen, w) < 0 ||

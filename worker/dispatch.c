@@ -15,6 +15,7 @@
 #include "finish.h"
 #include "log.h"
 #include "redis.h"
+#include "utf8.h"
 
 #define NOTIFY_TYPE "webhook.post"
 
@@ -523,8 +524,11 @@ void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
         return reject(ctx, "expired");
     if (fr->attempt >= max_attempts(ctx)) {
         /* The frame's error is bookkeeping outside the signed bytes: it
-         * may explain an unsigned job's death, never a signed one's. */
-        if (ctx->verified || !fr->error.ptr || !fr->error.len)
+         * may explain an unsigned job's death, never a signed one's, and
+         * only as valid UTF-8 (records are read as strict msgpack). */
+        if (ctx->verified || !fr->error.ptr || !fr->error.len ||
+            !utf8_valid(fr->error.ptr, fr->error.len) ||
+            memchr(fr->error.ptr, 0, fr->error.len))
             return reject(ctx, "attempts exhausted");
         snprintf(err, sizeof(err), "attempts exhausted: %.*s",
                  (int)fr->error.len, fr->error.ptr);

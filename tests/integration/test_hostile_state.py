@@ -330,15 +330,21 @@ def frame_with_error(id, error):
             + p.pack("error") + bytes([0xd9, len(error)]) + error)
 
 
-def test_frame_error_cannot_forge_or_blank_a_log_line(r, workers):
+def test_producer_bytes_cannot_forge_or_blank_a_log_line(r, workers):
     forged = b"x\n2026-01-01T00:00:00.000Z error FORGED"
     bad_utf8 = b"bad \xff\xfe bytes"
     for fmt in ("text", "json"):
         r.flushall()
+        r.hset(bad_utf8, "f", "v")  # a reply_to that cannot be pushed, and is logged
         w = workers("--log-format", fmt)
+        # bytes in a job pack as msgpack str with use_bin_type off
+        job = msgpack.packb({"id": f"u{fmt}", "type": "sleep", "args": {"ms": 0},
+                             "reply_to": bad_utf8}, use_bin_type=False)
         push(r, "default", frame_with_error(f"f{fmt}", forged),
-             frame_with_error(f"u{fmt}", bad_utf8))
-        wait_until(lambda: r.llen(key("default", "dead")) == 2, 10, "both dead")
+             msgpack.packb({"v": 1, "job": job}, use_bin_type=True))
+        wait_until(lambda: r.llen(key("default", "dead")) == 1
+                   and stats(r).get("reply_failed") == 1, 10, "dead and unreplied")
+        wait_until(lambda: "could not be pushed" in w.output(), 5, "logged")
         w.stop()
         lines = w.output().splitlines()
         assert not any(ln.startswith("2026-01-01T00:00:00.000Z") for ln in lines)
