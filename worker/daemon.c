@@ -209,10 +209,15 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->grace_ev = evtimer_new(w->base, on_grace, w);
     w->exit_ev = evtimer_new(w->base, on_force_exit, w);
     int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    sigset_t held;
+    sigemptyset(&held);
     for (int i = 0; i < 3; i++) {
         w->sig_ev[i] = evsignal_new(w->base, sigs[i], on_signal, w);
         event_add(w->sig_ev[i], NULL);
+        sigaddset(&held, sigs[i]);
     }
+    /* main() held these until now: one sent during start lands here. */
+    pthread_sigmask(SIG_UNBLOCK, &held, NULL);
     log_info("jobq-worker %s (key id %s) serving %d queue(s) with %u CPU "
              "threads, %u io slots", s->worker_id, w->wid, w->nq,
              s->cpu_threads, w->io_slots);

@@ -1,4 +1,6 @@
 /* jobq-worker: settings, signing keys, logging, then the daemon. */
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,16 @@ extern char **environ;
 
 int main(int argc, char **argv)
 {
+    /* A stop signal that arrives while the worker starts must stop it
+     * cleanly, not kill it: held here until the loop handles them (the
+     * daemon lets them through once its handlers are in place), and
+     * inherited by every thread, so only the loop thread takes them. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     if (sodium_init() < 0) {
         fprintf(stderr, "jobq-worker: libsodium failed to start\n");
         return 1;

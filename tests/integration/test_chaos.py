@@ -33,7 +33,7 @@ import time
 
 import msgpack
 
-from conftest import SLOW, RedisServer, Worker, frame, key, unpack
+from conftest import SLOW, RedisServer, Worker, frame, key, unpack, wait_until
 
 Q = "chaos"
 REPLIES = "chaos:replies"        # reply_to: outside the jobq: keys
@@ -378,6 +378,11 @@ def test_chaos_kills_and_redis_stop_lose_and_double_nothing():
         left = where_left(c)
 
         # A graceful stop: outcomes still held land, leftovers go to pending.
+        # A replica restarted a moment ago may not have reached main() yet
+        # (a sanitizer's start is slow), and before main nothing can catch
+        # a signal: stop each once it has logged its start.
+        for w in reps:
+            wait_until(lambda: "(key id" in w.output() or not w.alive(), 10, "replica started")
         rcs = {i: w.stop() for i, w in enumerate(reps)}
         final = state(c)
         elapsed = time.time() - t_start

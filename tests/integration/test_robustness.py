@@ -284,3 +284,4 @@ def test_cpu_threads_are_pinned_one_core_each(workers):
     assert single_cores(w) == cores  # one pool thread per allowed core, in turn
     w2 = workers("--cpu-threads", "2", "--cpu-set", str(cores[-1]))
     wait_until(lambda: single_cores(w2) == [cores[-1]] * 2, 10, "both threads on the core")
+
