@@ -35,7 +35,8 @@ static double rate(int threads, int jobs)
         pthread_join(t[i], NULL);
     clock_gettime(CLOCK_MONOTONIC, &b);
     return per_thread * threads /
-           ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+           ((double)(b.tv_sec - a.tv_sec) +
+            (double)(b.tv_nsec - a.tv_nsec) / 1e9);
 }
 
 int main(int argc, char **argv)

@@ -3,10 +3,10 @@
  * where a program would read it; exits non-zero with a one-line reason. */
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <jansson.h>
 #include <jobq/jobq.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,8 @@ struct opts {
 
 static const char *usage_text =
     "usage: jobq [--redis URL] [--prefix P] [-c FILE] COMMAND ...\n"
-    "  enqueue QUEUE TYPE [ARGS_JSON] [--id ID] [--delay MS] [--wait [SECONDS]]\n"
+    "  enqueue QUEUE TYPE [ARGS_JSON] [--id ID] [--delay MS] [--wait "
+    "[SECONDS]]\n"
     "                                 [--max-attempts N] [--timeout-ms MS]\n"
     "  enqueue QUEUE --file JOBS.jsonl\n"
     "  result QUEUE ID [--wait SECONDS]\n"
@@ -255,9 +256,12 @@ static int cmd_enqueue(jobq_client *c, struct opts *o)
         snprintf(reply_to, sizeof(reply_to), "%s-reply:%s", jobq_prefix(c),
                  hex);
     }
-    jobq_job job = {.id = o->id, .type = o->pos[2],
-                    .args = args.size ? args.data : NULL, .args_len = args.size,
-                    .max_attempts = o->max_attempts, .timeout_ms = o->timeout_ms,
+    jobq_job job = {.id = o->id,
+                    .type = o->pos[2],
+                    .args = args.size ? args.data : NULL,
+                    .args_len = args.size,
+                    .max_attempts = o->max_attempts,
+                    .timeout_ms = o->timeout_ms,
                     .delay_ms = o->delay_ms,
                     .reply_to = o->wait ? reply_to : NULL};
     char id[65], err[256];
@@ -360,7 +364,8 @@ static json_t *queue_names(jobq_client *c, struct opts *o)
 
 /* The workers of queue q with their heartbeat deadlines and how many jobs
  * each holds, as a JSON array of objects. */
-static json_t *queue_workers(jobq_client *c, const struct keys *k, const char *q)
+static json_t *queue_workers(jobq_client *c, const struct keys *k,
+                             const char *q)
 {
     json_t *out = json_array();
     /* Deadlines are on the Redis server's clock (beat.lua), so "alive" is
@@ -376,11 +381,11 @@ static json_t *queue_workers(jobq_client *c, const struct keys *k, const char *q
         char ak[KEYS_MAX];
         snprintf(ak, sizeof(ak), "%s%s", k->active_prefix, w->element[j]->str);
         uint64_t deadline = strtoull(w->element[j + 1]->str, NULL, 10);
-        json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:b, s:I}", "queue", q,
-                                             "worker", w->element[j]->str,
-                                             "deadline", (json_int_t)deadline,
-                                             "alive", deadline >= now, "active",
-                                             (json_int_t)count(c, "LLEN %s", ak)));
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:I, s:b, s:I}", "queue", q, "worker",
+                           w->element[j]->str, "deadline", (json_int_t)deadline,
+                           "alive", deadline >= now, "active",
+                           (json_int_t)count(c, "LLEN %s", ak)));
     }
     freeReplyObject(w);
     return out;
@@ -391,17 +396,22 @@ static int cmd_stats(jobq_client *c, struct opts *o)
     json_t *names = queue_names(c, o), *out = json_object();
     size_t i, j;
     json_t *qn, *wk;
-    json_array_foreach(names, i, qn) {
+    json_array_foreach(names, i, qn)
+    {
         const char *q = json_string_value(qn);
         struct keys k;
         keys_init(&k, jobq_prefix(c), q, "*");
         json_t *s = json_object();
-        json_object_set_new(s, "pending", json_integer(count(c, "LLEN %s", k.pending)));
-        json_object_set_new(s, "delayed", json_integer(count(c, "ZCARD %s", k.delayed)));
-        json_object_set_new(s, "dead", json_integer(count(c, "LLEN %s", k.dead)));
+        json_object_set_new(s, "pending",
+                            json_integer(count(c, "LLEN %s", k.pending)));
+        json_object_set_new(s, "delayed",
+                            json_integer(count(c, "ZCARD %s", k.delayed)));
+        json_object_set_new(s, "dead",
+                            json_integer(count(c, "LLEN %s", k.dead)));
         json_int_t active = 0, alive = 0;
         json_t *ws = queue_workers(c, &k, q);
-        json_array_foreach(ws, j, wk) {
+        json_array_foreach(ws, j, wk)
+        {
             active += json_integer_value(json_object_get(wk, "active"));
             alive += json_is_true(json_object_get(wk, "alive"));
         }
@@ -414,8 +424,9 @@ static int cmd_stats(jobq_client *c, struct opts *o)
         for (int n = 0; n < 4; n++)
             json_object_set_new(counters, names4[n], json_integer(0));
         for (size_t x = 0; x + 1 < h->elements; x += 2)
-            json_object_set_new(counters, h->element[x]->str,
-                                json_integer(strtoll(h->element[x + 1]->str, NULL, 10)));
+            json_object_set_new(
+                counters, h->element[x]->str,
+                json_integer(strtoll(h->element[x + 1]->str, NULL, 10)));
         freeReplyObject(h);
         json_object_set_new(s, "counters", counters);
         json_object_set_new(out, q, s);
@@ -431,7 +442,8 @@ static int cmd_workers(jobq_client *c, struct opts *o)
     json_t *names = queue_names(c, o);
     size_t i, j;
     json_t *qn, *wk;
-    json_array_foreach(names, i, qn) {
+    json_array_foreach(names, i, qn)
+    {
         struct keys k;
         keys_init(&k, jobq_prefix(c), json_string_value(qn), "*");
         json_t *ws = queue_workers(c, &k, json_string_value(qn));
@@ -487,7 +499,8 @@ static int cmd_retry(jobq_client *c, struct opts *o)
         size_t off = 0;
         char err[256];
         if (mp_check(e->str, e->len, 0, err, sizeof(err)) != 0 ||
-            msgpack_unpack_next(&un, e->str, e->len, &off) != MSGPACK_UNPACK_SUCCESS) {
+            msgpack_unpack_next(&un, e->str, e->len, &off) !=
+                MSGPACK_UNPACK_SUCCESS) {
             msgpack_unpacked_destroy(&un);
             continue;
         }
@@ -587,7 +600,8 @@ int main(int argc, char **argv)
         settings_free(&s);
         return 2;
     }
-    jobq_client *c = jobq_connect(s.raw[S_REDIS_URL], s.prefix, err, sizeof(err));
+    jobq_client *c =
+        jobq_connect(s.raw[S_REDIS_URL], s.prefix, err, sizeof(err));
     if (!c) {
         settings_free(&s);
         return die("%s", err);

@@ -38,7 +38,8 @@ int canon_encode(msgpack_sbuffer *sb, const msgpack_object *o)
     case MSGPACK_OBJECT_NIL:
         return msgpack_pack_nil(&pk);
     case MSGPACK_OBJECT_BOOLEAN:
-        return o->via.boolean ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        return o->via.boolean ? msgpack_pack_true(&pk)
+                              : msgpack_pack_false(&pk);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         return msgpack_pack_uint64(&pk, o->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:

@@ -29,5 +29,6 @@ uint64_t clock_mono_ns(void)
 
 struct timeval clock_timeval(uint64_t ms)
 {
-    return (struct timeval){(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return (struct timeval){(time_t)(ms / 1000),
+                            (suseconds_t)(ms % 1000) * 1000};
 }

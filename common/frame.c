@@ -59,26 +59,76 @@ int mp_check_limits(const char *buf, size_t len, size_t max_entries,
             children = (uint64_t)(b & 0x0f) * 2;
         } else {
             switch (b) {
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: case 0xca: skip = 4; break;
-            case 0xcf: case 0xd3: case 0xcb: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xc4: case 0xd9: lw = 1; break;
-            case 0xc5: case 0xda: lw = 2; break;
-            case 0xc6: case 0xdb: lw = 4; break;
-            case 0xc7: lw = 1; skip = 1; break;
-            case 0xc8: lw = 2; skip = 1; break;
-            case 0xc9: lw = 4; skip = 1; break;
-            case 0xdc: case 0xde: lw = -2; break;
-            case 0xdd: case 0xdf: lw = -4; break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+            case 0xca:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+            case 0xcb:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break;
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xc4:
+            case 0xd9:
+                lw = 1;
+                break;
+            case 0xc5:
+            case 0xda:
+                lw = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                lw = 4;
+                break;
+            case 0xc7:
+                lw = 1;
+                skip = 1;
+                break;
+            case 0xc8:
+                lw = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                lw = 4;
+                skip = 1;
+                break;
+            case 0xdc:
+            case 0xde:
+                lw = -2;
+                break;
+            case 0xdd:
+            case 0xdf:
+                lw = -4;
+                break;
             default:
-                snprintf(err, errlen, "not msgpack: invalid byte 0x%02x at "
-                         "offset %zu", b, (size_t)(p - 1 - (const unsigned char *)buf));
+                snprintf(err, errlen,
+                         "not msgpack: invalid byte 0x%02x at "
+                         "offset %zu",
+                         b, (size_t)(p - 1 - (const unsigned char *)buf));
                 return -1;
             }
         }
@@ -107,8 +157,10 @@ int mp_check_limits(const char *buf, size_t len, size_t max_entries,
             if (children > (uint64_t)(end - p))
                 return fail(err, errlen,
                             "not msgpack: length points past the end");
-            uint64_t entries = (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf
-                                   ? children / 2 : children;
+            uint64_t entries =
+                (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf
+                    ? children / 2
+                    : children;
             if (max_entries && entries > max_entries) {
                 snprintf(err, errlen, "container has %llu entries, limit %zu",
                          (unsigned long long)entries, max_entries);
@@ -145,8 +197,8 @@ static int unpack_checked(const char *buf, size_t len, size_t max_entries,
         *zone = msgpack_zone_new(len + ZONE_SLACK);
     }
     size_t off = 0;
-    if (!*zone || msgpack_unpack(buf, len, &off, *zone, root) !=
-                      MSGPACK_UNPACK_SUCCESS)
+    if (!*zone ||
+        msgpack_unpack(buf, len, &off, *zone, root) != MSGPACK_UNPACK_SUCCESS)
         return fail(err, errlen, "not msgpack");
     return 0;
 }
@@ -172,8 +224,7 @@ const msgpack_object *mp_map_get(const msgpack_object *map, const char *key)
     return found;
 }
 
-static bool charset_ok(const char *s, size_t len, size_t max,
-                       const char *extra)
+static bool charset_ok(const char *s, size_t len, size_t max, const char *extra)
 {
     if (len < 1 || len > max)
         return false;
@@ -220,7 +271,10 @@ struct field {
     const msgpack_object *val;
 };
 
-#define FIELD(n) {n, sizeof(n) - 1, NULL}
+#define FIELD(n)                                                               \
+    {                                                                          \
+        n, sizeof(n) - 1, NULL                                                 \
+    }
 
 static void collect(const msgpack_object *m, struct field *f, int n)
 {
@@ -292,8 +346,9 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
         goto bad;
     }
     enum { F_V, F_JOB, F_KID, F_MAC, F_ATTEMPT, F_ERROR, F_FAILED_AT };
-    struct field fd[] = {FIELD("v"), FIELD("job"), FIELD("kid"), FIELD("mac"),
-                         FIELD("attempt"), FIELD("error"), FIELD("failed_at")};
+    struct field fd[] = {FIELD("v"),        FIELD("job"),     FIELD("kid"),
+                         FIELD("mac"),      FIELD("attempt"), FIELD("error"),
+                         FIELD("failed_at")};
     collect(m, fd, 7);
     if ((r = get_uint(&fd[F_V], &f->v, err, errlen, w)) <= 0) {
         if (r == 0)
@@ -305,7 +360,8 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
                  (unsigned long long)f->v);
         goto bad;
     }
-    if ((r = get_raw(&fd[F_JOB], MSGPACK_OBJECT_BIN, &f->job, err, errlen, w)) <= 0) {
+    if ((r = get_raw(&fd[F_JOB], MSGPACK_OBJECT_BIN, &f->job, err, errlen,
+                     w)) <= 0) {
         if (r == 0)
             fail(err, errlen, "frame lacks required field job");
         goto bad;
@@ -313,7 +369,8 @@ int frame_decode(const char *buf, size_t len, const struct frame_limits *lim,
     if (get_raw(&fd[F_KID], MSGPACK_OBJECT_STR, &f->kid, err, errlen, w) < 0 ||
         get_raw(&fd[F_MAC], MSGPACK_OBJECT_BIN, &f->mac, err, errlen, w) < 0 ||
         get_uint(&fd[F_ATTEMPT], &f->attempt, err, errlen, w) < 0 ||
-        get_raw(&fd[F_ERROR], MSGPACK_OBJECT_STR, &f->error, err, errlen, w) < 0 ||
+        get_raw(&fd[F_ERROR], MSGPACK_OBJECT_STR, &f->error, err, errlen, w) <
+            0 ||
         get_uint(&fd[F_FAILED_AT], &f->failed_at, err, errlen, w) < 0)
         goto bad;
     if (!f->kid.ptr != !f->mac.ptr) {
@@ -350,8 +407,9 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
 {
     job_release(j);
     char inner[200];
-    if (unpack_checked(f->job.ptr, f->job.len, lim->max_entries, lim->max_string,
-                       &j->zone, &j->root, inner, sizeof(inner)) != 0) {
+    if (unpack_checked(f->job.ptr, f->job.len, lim->max_entries,
+                       lim->max_string, &j->zone, &j->root, inner,
+                       sizeof(inner)) != 0) {
         snprintf(err, errlen, "job: %s", inner);
         return -1;
     }
@@ -362,14 +420,26 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job is not a map");
         goto bad;
     }
-    enum { J_ID, J_TYPE, J_REPLY, J_NOTIFY, J_TRACE, J_CREATED, J_MAX, J_TIMEOUT,
-           J_EXPIRES, J_ARGS };
-    struct field fd[] = {FIELD("id"), FIELD("type"), FIELD("reply_to"),
-                         FIELD("notify"), FIELD("traceparent"),
-                         FIELD("created_at"), FIELD("max_attempts"),
-                         FIELD("timeout_ms"), FIELD("expires_at"), FIELD("args")};
+    enum {
+        J_ID,
+        J_TYPE,
+        J_REPLY,
+        J_NOTIFY,
+        J_TRACE,
+        J_CREATED,
+        J_MAX,
+        J_TIMEOUT,
+        J_EXPIRES,
+        J_ARGS
+    };
+    struct field fd[] = {FIELD("id"),           FIELD("type"),
+                         FIELD("reply_to"),     FIELD("notify"),
+                         FIELD("traceparent"),  FIELD("created_at"),
+                         FIELD("max_attempts"), FIELD("timeout_ms"),
+                         FIELD("expires_at"),   FIELD("args")};
     collect(m, fd, 10);
-    if ((r = get_raw(&fd[J_ID], MSGPACK_OBJECT_STR, &j->id, err, errlen, w)) <= 0) {
+    if ((r = get_raw(&fd[J_ID], MSGPACK_OBJECT_STR, &j->id, err, errlen, w)) <=
+        0) {
         if (r == 0)
             fail(err, errlen, "job lacks required field id");
         goto bad;
@@ -378,7 +448,8 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job id must be 1 to 64 of [A-Za-z0-9_.:-]");
         goto bad;
     }
-    if ((r = get_raw(&fd[J_TYPE], MSGPACK_OBJECT_STR, &j->type, err, errlen, w)) <= 0) {
+    if ((r = get_raw(&fd[J_TYPE], MSGPACK_OBJECT_STR, &j->type, err, errlen,
+                     w)) <= 0) {
         if (r == 0)
             fail(err, errlen, "job lacks required field type");
         goto bad;
@@ -387,9 +458,12 @@ int job_decode(const struct frame *f, const struct frame_limits *lim,
         fail(err, errlen, "job type must be 1 to 128 printable bytes of UTF-8");
         goto bad;
     }
-    if (get_raw(&fd[J_REPLY], MSGPACK_OBJECT_STR, &j->reply_to, err, errlen, w) < 0 ||
-        get_raw(&fd[J_NOTIFY], MSGPACK_OBJECT_STR, &j->notify, err, errlen, w) < 0 ||
-        get_raw(&fd[J_TRACE], MSGPACK_OBJECT_STR, &j->traceparent, err, errlen, w) < 0 ||
+    if (get_raw(&fd[J_REPLY], MSGPACK_OBJECT_STR, &j->reply_to, err, errlen,
+                w) < 0 ||
+        get_raw(&fd[J_NOTIFY], MSGPACK_OBJECT_STR, &j->notify, err, errlen, w) <
+            0 ||
+        get_raw(&fd[J_TRACE], MSGPACK_OBJECT_STR, &j->traceparent, err, errlen,
+                w) < 0 ||
         get_uint(&fd[J_CREATED], &j->created_at, err, errlen, w) < 0 ||
         get_uint(&fd[J_MAX], &j->max_attempts, err, errlen, w) < 0 ||
         get_uint(&fd[J_TIMEOUT], &j->timeout_ms, err, errlen, w) < 0 ||

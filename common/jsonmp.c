@@ -15,7 +15,8 @@ void jsonmp_pack(msgpack_packer *pk, const json_t *j)
         const char *k;
         json_t *v;
         msgpack_pack_map(pk, json_object_size(j));
-        json_object_foreach((json_t *)j, k, v) {
+        json_object_foreach((json_t *)j, k, v)
+        {
             mp_pack_cstr(pk, k);
             jsonmp_pack(pk, v);
         }
@@ -39,10 +40,18 @@ void jsonmp_pack(msgpack_packer *pk, const json_t *j)
             msgpack_pack_uint64(pk, (uint64_t)n);
         break;
     }
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    default: msgpack_pack_nil(pk); break;
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(j));
+        break;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        break;
+    default:
+        msgpack_pack_nil(pk);
+        break;
     }
 }
 
@@ -60,8 +69,10 @@ static json_t *base64(const char *p, size_t n)
 json_t *jsonmp_from_object(const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return json_null();
-    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         /* Beyond JSON's signed 64 bits, a decimal string keeps the value. */
         if (o->via.u64 > INT64_MAX) {
@@ -70,12 +81,15 @@ json_t *jsonmp_from_object(const msgpack_object *o)
             return json_string(buf);
         }
         return json_integer((json_int_t)o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
+    case MSGPACK_OBJECT_FLOAT64:
+        return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR:
         return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-    case MSGPACK_OBJECT_BIN: return base64(o->via.bin.ptr, o->via.bin.size);
+    case MSGPACK_OBJECT_BIN:
+        return base64(o->via.bin.ptr, o->via.bin.size);
     case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
         for (uint32_t i = 0; i < o->via.array.size; i++)
@@ -94,12 +108,14 @@ json_t *jsonmp_from_object(const msgpack_object *o)
                 name = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
                 json_decref(kj);
             }
-            json_object_set_new(m, name, jsonmp_from_object(&o->via.map.ptr[i].val));
+            json_object_set_new(m, name,
+                                jsonmp_from_object(&o->via.map.ptr[i].val));
             free(name);
         }
         return m;
     }
-    default: return json_null();
+    default:
+        return json_null();
     }
 }
 

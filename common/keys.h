@@ -8,9 +8,8 @@
 #define KEYS_MAX 256 /* prefix (<=64) + queue (<=64) + suffix + id (<=64) */
 
 struct keys {
-    char pending[KEYS_MAX], active[KEYS_MAX], delayed[KEYS_MAX],
-        dead[KEYS_MAX], workers[KEYS_MAX], stats[KEYS_MAX], events[KEYS_MAX],
-        clock[KEYS_MAX],
+    char pending[KEYS_MAX], active[KEYS_MAX], delayed[KEYS_MAX], dead[KEYS_MAX],
+        workers[KEYS_MAX], stats[KEYS_MAX], events[KEYS_MAX], clock[KEYS_MAX],
         active_prefix[KEYS_MAX], result_prefix[KEYS_MAX];
 };
 

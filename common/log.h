@@ -27,7 +27,11 @@ struct log_limit {
 void log_limited(struct log_limit *l, enum log_level lv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_debug(...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
+#define log_debug(...)                                                         \
+    do {                                                                       \
+        if (log_enabled(LOG_DEBUG))                                            \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                   \
+    } while (0)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -126,7 +126,8 @@ int redis_url_parse(const char *s, struct redis_url *u, char *err,
                              65535, &u->port) != 0)
         return fail(err, errlen, "port must be 1 to 65535");
     if (slash && slash + 1 < end &&
-        parse_int(slash + 1, (size_t)(end - slash - 1), 0, 1 << 20, &u->db) != 0)
+        parse_int(slash + 1, (size_t)(end - slash - 1), 0, 1 << 20, &u->db) !=
+            0)
         return fail(err, errlen, "database must be a number");
     return 0;
 }

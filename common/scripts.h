@@ -5,11 +5,12 @@
 #define JOBQ_SCRIPTS_H
 
 enum script_id {
-    SCRIPT_TAKE,     /* KEYS pending active dead stats; ARGV n max self deadmax */
+    SCRIPT_TAKE, /* KEYS pending active dead stats; ARGV n max self deadmax */
     SCRIPT_SETASIDE, /* KEYS active dead stats; ARGV max self deadmax */
     SCRIPT_FINISH,   /* see common/scripts/finish.lua */
     SCRIPT_PROMOTE,  /* KEYS delayed pending; ARGV now limit */
-    SCRIPT_BEAT,     /* KEYS workers pending stats clock; ARGV self ttl prefix recover */
+    SCRIPT_BEAT,     /* KEYS workers pending stats clock; ARGV self ttl prefix
+                        recover */
     SCRIPT_REQUEUE,  /* KEYS active pending */
     SCRIPT_ORPHANS,  /* KEYS active pending; ARGV frames held */
     SCRIPT__COUNT

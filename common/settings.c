@@ -27,34 +27,69 @@ struct def {
 
 #define U64MAX UINT64_MAX
 static const struct def defs[S__COUNT] = {
-    [S_REDIS_URL] = {"redis-url", "redis", K_STR, "redis://127.0.0.1:6379", 0, 0, false, "Redis URL"},
-    [S_QUEUES] = {"queues", NULL, K_STR, "default", 0, 0, false, "queues served, highest priority first; Q:N for a weight"},
-    [S_CPU_THREADS] = {"cpu-threads", NULL, K_UINT, NULL, 1, 1024, false, "CPU pool size (default: online cores)"},
-    [S_CPU_SET] = {"cpu-set", NULL, K_STR, NULL, 0, 0, false, "cores to pin CPU threads to, e.g. 0-3,6"},
-    [S_IO_CONCURRENCY] = {"io-concurrency", NULL, K_UINT, "1000", 1, 1000000, false, "io jobs in flight on the loop"},
-    [S_HTTP] = {"http", NULL, K_STR, "127.0.0.1:9180", 0, 0, false, "ADDR:PORT of the HTTP surface, or off"},
-    [S_HTTP_MAX_CONNECTIONS] = {"http-max-connections", NULL, K_UINT, "256", 1, 65536, false, "connections the HTTP surface holds at once; more are closed at once"},
+    [S_REDIS_URL] = {"redis-url", "redis", K_STR, "redis://127.0.0.1:6379", 0,
+                     0, false, "Redis URL"},
+    [S_QUEUES] = {"queues", NULL, K_STR, "default", 0, 0, false,
+                  "queues served, highest priority first; Q:N for a weight"},
+    [S_CPU_THREADS] = {"cpu-threads", NULL, K_UINT, NULL, 1, 1024, false,
+                       "CPU pool size (default: online cores)"},
+    [S_CPU_SET] = {"cpu-set", NULL, K_STR, NULL, 0, 0, false,
+                   "cores to pin CPU threads to, e.g. 0-3,6"},
+    [S_IO_CONCURRENCY] = {"io-concurrency", NULL, K_UINT, "1000", 1, 1000000,
+                          false, "io jobs in flight on the loop"},
+    [S_HTTP] = {"http", NULL, K_STR, "127.0.0.1:9180", 0, 0, false,
+                "ADDR:PORT of the HTTP surface, or off"},
+    [S_HTTP_MAX_CONNECTIONS] =
+        {"http-max-connections", NULL, K_UINT, "256", 1, 65536, false,
+         "connections the HTTP surface holds at once; more are closed at once"},
     [S_PREFIX] = {"prefix", NULL, K_STR, "jobq", 0, 0, false, "key prefix"},
-    [S_WORKER_ID] = {"worker-id", NULL, K_STR, NULL, 0, 0, false, "worker id (default: host-pid-random)"},
-    [S_LOG_FORMAT] = {"log-format", NULL, K_STR, "text", 0, 0, false, "text or json"},
-    [S_LOG_LEVEL] = {"log-level", NULL, K_STR, "info", 0, 0, false, "debug, info, warn or error"},
-    [S_LOG_FILE] = {"log-file", NULL, K_STR, NULL, 0, 0, false, "log to this file (SIGHUP reopens); default stderr"},
-    [S_RETRY_BASE_MS] = {"retry-base-ms", NULL, K_UINT, "1000", 1, 86400000, false, "backoff base"},
-    [S_RETRY_MAX_MS] = {"retry-max-ms", NULL, K_UINT, "3600000", 1, 604800000, false, "backoff cap"},
-    [S_DEFAULT_MAX_ATTEMPTS] = {"default-max-attempts", NULL, K_UINT, "10", 1, 1000000, false, "attempts when the job does not say"},
-    [S_DEFAULT_TIMEOUT_MS] = {"default-timeout-ms", NULL, K_UINT, "300000", 1, 86400000, false, "attempt limit when neither job nor handler says"},
-    [S_HEARTBEAT_TTL_MS] = {"heartbeat-ttl-ms", NULL, K_UINT, "30000", 1000, 86400000, false, "how long a silent worker keeps its jobs (at least 1000: a lapsed worker's last blocking take must land within it)"},
-    [S_SHUTDOWN_GRACE_MS] = {"shutdown-grace-ms", NULL, K_UINT, "25000", 0, 3600000, false, "time running jobs get after SIGTERM"},
-    [S_MAX_FRAME_BYTES] = {"max-frame-bytes", NULL, K_UINT, "1048576", 64, 536870912, false, "larger frames are dead at once"},
-    [S_MAX_ENTRIES] = {"max-entries", NULL, K_UINT, "65536", 1, 16777216, false, "most elements in one array or map of a job"},
-    [S_MAX_STRING_BYTES] = {"max-string-bytes", NULL, K_UINT, "262144", 16, 536870912, false, "longest string, bin or ext inside a job"},
-    [S_RESULT_TTL_S] = {"result-ttl-s", NULL, K_UINT, "86400", 1, 31536000, false, "TTL of results and reply_to lists"},
-    [S_DEAD_MAX] = {"dead-max", NULL, K_UINT, "10000", 1, 100000000, false, "length the dead list is trimmed to"},
-    [S_REDIS_TIMEOUT_MS] = {"redis-timeout-ms", NULL, K_UINT, "5000", 100, 600000, false, "a reply overdue by this drops the connection"},
-    [S_FILE_ROOT] = {"file-root", NULL, K_STR, NULL, 0, 0, false, "the only directory file.* handlers may touch"},
-    [S_SIGNING_KEYS] = {"signing-keys", NULL, K_STR, NULL, 0, 0, false, "file of kid = hex key lines (mode 0600)"},
-    [S_REQUIRE_SIGNED] = {"require-signed", NULL, K_BOOL, "false", 0, 0, false, "unsigned frames are dead"},
-    [S_ADMIN_TOKEN] = {"admin-token", NULL, K_STR, NULL, 0, 0, true, "bearer token for HTTP changes"},
+    [S_WORKER_ID] = {"worker-id", NULL, K_STR, NULL, 0, 0, false,
+                     "worker id (default: host-pid-random)"},
+    [S_LOG_FORMAT] = {"log-format", NULL, K_STR, "text", 0, 0, false,
+                      "text or json"},
+    [S_LOG_LEVEL] = {"log-level", NULL, K_STR, "info", 0, 0, false,
+                     "debug, info, warn or error"},
+    [S_LOG_FILE] = {"log-file", NULL, K_STR, NULL, 0, 0, false,
+                    "log to this file (SIGHUP reopens); default stderr"},
+    [S_RETRY_BASE_MS] = {"retry-base-ms", NULL, K_UINT, "1000", 1, 86400000,
+                         false, "backoff base"},
+    [S_RETRY_MAX_MS] = {"retry-max-ms", NULL, K_UINT, "3600000", 1, 604800000,
+                        false, "backoff cap"},
+    [S_DEFAULT_MAX_ATTEMPTS] = {"default-max-attempts", NULL, K_UINT, "10", 1,
+                                1000000, false,
+                                "attempts when the job does not say"},
+    [S_DEFAULT_TIMEOUT_MS] =
+        {"default-timeout-ms", NULL, K_UINT, "300000", 1, 86400000, false,
+         "attempt limit when neither job nor handler says"},
+    [S_HEARTBEAT_TTL_MS] =
+        {"heartbeat-ttl-ms", NULL, K_UINT, "30000", 1000, 86400000, false,
+         "how long a silent worker keeps its jobs (at least 1000: a lapsed "
+         "worker's last blocking take must land within it)"},
+    [S_SHUTDOWN_GRACE_MS] = {"shutdown-grace-ms", NULL, K_UINT, "25000", 0,
+                             3600000, false,
+                             "time running jobs get after SIGTERM"},
+    [S_MAX_FRAME_BYTES] = {"max-frame-bytes", NULL, K_UINT, "1048576", 64,
+                           536870912, false, "larger frames are dead at once"},
+    [S_MAX_ENTRIES] = {"max-entries", NULL, K_UINT, "65536", 1, 16777216, false,
+                       "most elements in one array or map of a job"},
+    [S_MAX_STRING_BYTES] = {"max-string-bytes", NULL, K_UINT, "262144", 16,
+                            536870912, false,
+                            "longest string, bin or ext inside a job"},
+    [S_RESULT_TTL_S] = {"result-ttl-s", NULL, K_UINT, "86400", 1, 31536000,
+                        false, "TTL of results and reply_to lists"},
+    [S_DEAD_MAX] = {"dead-max", NULL, K_UINT, "10000", 1, 100000000, false,
+                    "length the dead list is trimmed to"},
+    [S_REDIS_TIMEOUT_MS] = {"redis-timeout-ms", NULL, K_UINT, "5000", 100,
+                            600000, false,
+                            "a reply overdue by this drops the connection"},
+    [S_FILE_ROOT] = {"file-root", NULL, K_STR, NULL, 0, 0, false,
+                     "the only directory file.* handlers may touch"},
+    [S_SIGNING_KEYS] = {"signing-keys", NULL, K_STR, NULL, 0, 0, false,
+                        "file of kid = hex key lines (mode 0600)"},
+    [S_REQUIRE_SIGNED] = {"require-signed", NULL, K_BOOL, "false", 0, 0, false,
+                          "unsigned frames are dead"},
+    [S_ADMIN_TOKEN] = {"admin-token", NULL, K_STR, NULL, 0, 0, true,
+                       "bearer token for HTTP changes"},
 };
 
 void problems_add(struct problems *p, const char *fmt, ...)
@@ -183,10 +218,12 @@ static void build_long_opts(void)
 {
     int n = 0;
     for (int i = 0; i < S__COUNT; i++) {
-        int has = defs[i].kind == K_BOOL ? optional_argument : required_argument;
+        int has =
+            defs[i].kind == K_BOOL ? optional_argument : required_argument;
         long_opts[n++] = (struct option){defs[i].name, has, NULL, 1000 + i};
         if (defs[i].alias)
-            long_opts[n++] = (struct option){defs[i].alias, has, NULL, 1000 + i};
+            long_opts[n++] =
+                (struct option){defs[i].alias, has, NULL, 1000 + i};
     }
     long_opts[n++] = (struct option){"check-config", no_argument, NULL, 'C'};
     long_opts[n++] = (struct option){"version", no_argument, NULL, 'V'};
@@ -276,20 +313,34 @@ static int parse_bool(const char *v, bool *out)
 static uint64_t *uint_slot(struct settings *s, int i)
 {
     switch (i) {
-    case S_RETRY_BASE_MS: return &s->retry_base_ms;
-    case S_RETRY_MAX_MS: return &s->retry_max_ms;
-    case S_DEFAULT_MAX_ATTEMPTS: return &s->default_max_attempts;
-    case S_DEFAULT_TIMEOUT_MS: return &s->default_timeout_ms;
-    case S_HEARTBEAT_TTL_MS: return &s->heartbeat_ttl_ms;
-    case S_SHUTDOWN_GRACE_MS: return &s->shutdown_grace_ms;
-    case S_MAX_FRAME_BYTES: return &s->max_frame_bytes;
-    case S_MAX_ENTRIES: return &s->max_entries;
-    case S_MAX_STRING_BYTES: return &s->max_string_bytes;
-    case S_RESULT_TTL_S: return &s->result_ttl_s;
-    case S_DEAD_MAX: return &s->dead_max;
-    case S_REDIS_TIMEOUT_MS: return &s->redis_timeout_ms;
-    case S_HTTP_MAX_CONNECTIONS: return &s->http_max_connections;
-    default: return NULL;
+    case S_RETRY_BASE_MS:
+        return &s->retry_base_ms;
+    case S_RETRY_MAX_MS:
+        return &s->retry_max_ms;
+    case S_DEFAULT_MAX_ATTEMPTS:
+        return &s->default_max_attempts;
+    case S_DEFAULT_TIMEOUT_MS:
+        return &s->default_timeout_ms;
+    case S_HEARTBEAT_TTL_MS:
+        return &s->heartbeat_ttl_ms;
+    case S_SHUTDOWN_GRACE_MS:
+        return &s->shutdown_grace_ms;
+    case S_MAX_FRAME_BYTES:
+        return &s->max_frame_bytes;
+    case S_MAX_ENTRIES:
+        return &s->max_entries;
+    case S_MAX_STRING_BYTES:
+        return &s->max_string_bytes;
+    case S_RESULT_TTL_S:
+        return &s->result_ttl_s;
+    case S_DEAD_MAX:
+        return &s->dead_max;
+    case S_REDIS_TIMEOUT_MS:
+        return &s->redis_timeout_ms;
+    case S_HTTP_MAX_CONNECTIONS:
+        return &s->http_max_connections;
+    default:
+        return NULL;
     }
 }
 
@@ -298,7 +349,8 @@ static void parse_queues(struct settings *s, const char *v, struct problems *p)
     char *dup = strdup(v), *save = NULL;
     s->nqueues = 0;
     int strict = 0, weighted = 0;
-    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    for (char *t = strtok_r(dup, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*t))
             t++;
         char *colon = strchr(t, ':');
@@ -313,8 +365,10 @@ static void parse_queues(struct settings *s, const char *v, struct problems *p)
             weight = (unsigned)w;
         }
         if (!name_valid_queue(t, strlen(t))) {
-            problems_add(p, "queues: \"%s\" is not a queue name (1 to 64 of "
-                         "[A-Za-z0-9_.-])", t);
+            problems_add(p,
+                         "queues: \"%s\" is not a queue name (1 to 64 of "
+                         "[A-Za-z0-9_.-])",
+                         t);
             continue;
         }
         if (s->nqueues >= SETTINGS_MAX_QUEUES) {
@@ -338,12 +392,14 @@ static void parse_cpu_set(struct settings *s, const char *v, struct problems *p)
     char *dup = strdup(v), *save = NULL;
     s->ncpus = 0;
     long online = sysconf(_SC_NPROCESSORS_CONF);
-    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    for (char *t = strtok_r(dup, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
         uint64_t lo, hi;
         char *dash = strchr(t, '-');
         if (dash)
             *dash = 0;
-        if (parse_uint(t, &lo) != 0 || (dash && parse_uint(dash + 1, &hi) != 0)) {
+        if (parse_uint(t, &lo) != 0 ||
+            (dash && parse_uint(dash + 1, &hi) != 0)) {
             problems_add(p, "cpu-set: \"%s\" is not a core or range", t);
             continue;
         }
@@ -397,8 +453,10 @@ int settings_finish(struct settings *s, struct problems *p)
         if (d->kind == K_UINT) {
             uint64_t x;
             if (parse_uint(v, &x) != 0 || x < d->min || x > d->max) {
-                problems_add(p, "%s: must be a whole number from %llu to %llu "
-                             "(from %s)", d->name, (unsigned long long)d->min,
+                problems_add(p,
+                             "%s: must be a whole number from %llu to %llu "
+                             "(from %s)",
+                             d->name, (unsigned long long)d->min,
                              (unsigned long long)d->max, s->source[i]);
                 continue;
             }
@@ -460,8 +518,10 @@ int settings_finish(struct settings *s, struct problems *p)
     s->admin_token = s->raw[S_ADMIN_TOKEN];
     if (s->file_root && (s->file_root[0] != '/' ||
                          access(s->file_root, R_OK | W_OK | X_OK) != 0))
-        problems_add(p, "file-root: %s must be an absolute path to a directory "
-                     "we can use", s->file_root);
+        problems_add(p,
+                     "file-root: %s must be an absolute path to a directory "
+                     "we can use",
+                     s->file_root);
     if (s->retry_base_ms > s->retry_max_ms)
         problems_add(p, "retry-base-ms: must not exceed retry-max-ms");
     if (s->require_signed && !s->signing_keys)

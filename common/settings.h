@@ -16,14 +16,35 @@
 #define SETTINGS_MAX_PROBLEMS 64
 
 enum setting_id {
-    S_REDIS_URL, S_QUEUES, S_CPU_THREADS, S_CPU_SET, S_IO_CONCURRENCY, S_HTTP,
+    S_REDIS_URL,
+    S_QUEUES,
+    S_CPU_THREADS,
+    S_CPU_SET,
+    S_IO_CONCURRENCY,
+    S_HTTP,
     S_HTTP_MAX_CONNECTIONS,
-    S_PREFIX, S_WORKER_ID, S_LOG_FORMAT, S_LOG_LEVEL, S_LOG_FILE,
-    S_RETRY_BASE_MS, S_RETRY_MAX_MS, S_DEFAULT_MAX_ATTEMPTS,
-    S_DEFAULT_TIMEOUT_MS, S_HEARTBEAT_TTL_MS, S_SHUTDOWN_GRACE_MS,
-    S_MAX_FRAME_BYTES, S_MAX_ENTRIES, S_MAX_STRING_BYTES, S_RESULT_TTL_S, S_DEAD_MAX,
-    S_REDIS_TIMEOUT_MS, S_FILE_ROOT, S_SIGNING_KEYS, S_REQUIRE_SIGNED,
-    S_ADMIN_TOKEN, S__COUNT
+    S_PREFIX,
+    S_WORKER_ID,
+    S_LOG_FORMAT,
+    S_LOG_LEVEL,
+    S_LOG_FILE,
+    S_RETRY_BASE_MS,
+    S_RETRY_MAX_MS,
+    S_DEFAULT_MAX_ATTEMPTS,
+    S_DEFAULT_TIMEOUT_MS,
+    S_HEARTBEAT_TTL_MS,
+    S_SHUTDOWN_GRACE_MS,
+    S_MAX_FRAME_BYTES,
+    S_MAX_ENTRIES,
+    S_MAX_STRING_BYTES,
+    S_RESULT_TTL_S,
+    S_DEAD_MAX,
+    S_REDIS_TIMEOUT_MS,
+    S_FILE_ROOT,
+    S_SIGNING_KEYS,
+    S_REQUIRE_SIGNED,
+    S_ADMIN_TOKEN,
+    S__COUNT
 };
 
 struct queue_spec {
@@ -69,8 +90,7 @@ void settings_free(struct settings *s);
 int settings_set(struct settings *s, const char *name, const char *value,
                  const char *source);
 
-int settings_load_ini(struct settings *s, const char *path,
-                      struct problems *p);
+int settings_load_ini(struct settings *s, const char *path, struct problems *p);
 int settings_load_ini_string(struct settings *s, const char *text,
                              struct problems *p);
 void settings_load_env(struct settings *s, char **env);

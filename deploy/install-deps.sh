@@ -2,7 +2,7 @@
 # Installs what building and testing jobq needs on Debian 12, when missing.
 # Sourced by tests/run.sh, deploy/quickstart.sh and bench/run.sh.
 jobq_install_deps() {
-    local pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+    local pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
         libhiredis-dev libevent-dev libmsgpack-dev libsodium-dev libinih-dev
         libjansson-dev libcmocka-dev redis-server redis-tools valgrind
         python3 python3-redis python3-msgpack python3-pytest faketime)

@@ -33,6 +33,12 @@ fuzz() { # target: runs it for 15 s, prints executions, fails on a crash
     return $rc
 }
 
+format_check() { # every tracked C file as .clang-format has it
+    git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/corpus' |
+        xargs clang-format --dry-run -Werror 2>&1 | head -20
+    [ "${PIPESTATUS[2]}" -eq 0 ]
+}
+
 step() { # name, command...
     local name=$1; shift
     echo "=== $name"
@@ -40,6 +46,7 @@ step() { # name, command...
 }
 
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "format (.clang-format)" format_check
 step "unit tests" ctest --test-dir build --output-on-failure
 step "integration tests" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
     $PY -m pytest -q -p no:cacheprovider tests/integration

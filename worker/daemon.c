@@ -84,7 +84,8 @@ static void on_force_exit(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     log_error("stopping without Redis: %u outcomes unsent; the active lists "
-              "will be recovered by other workers", w->finishing);
+              "will be recovered by other workers",
+              w->finishing);
     w->exit_code = 1;
     event_base_loopexit(w->base, NULL);
 }
@@ -97,7 +98,8 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     unsigned n = w->cpu_inflight + w->io_inflight;
     if (n)
         log_warn("grace period over: %u jobs still running go back to "
-                 "pending", n);
+                 "pending",
+                 n);
     w->grace_over = true;
     dispatch_abandon_all(w);
     /* Held outcomes may never land if Redis stays away. */
@@ -219,10 +221,10 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     /* main() held these until now: one sent during start lands here. */
     pthread_sigmask(SIG_UNBLOCK, &held, NULL);
     log_info("jobq-worker %s (key id %s) serving %d queue(s) with %u CPU "
-             "threads, %u io slots", s->worker_id, w->wid, w->nq,
-             s->cpu_threads, w->io_slots);
-    w->redis = redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq,
-                         on_ready, w);
+             "threads, %u io slots",
+             s->worker_id, w->wid, w->nq, s->cpu_threads, w->io_slots);
+    w->redis =
+        redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq, on_ready, w);
     struct http *http = NULL;
     if (!s->http_off) {
         /* A worker without its metrics port still does its real job. */

@@ -267,8 +267,9 @@ static void settle(struct jobq_ctx *ctx)
 {
     struct worker *w = ctx->w;
     uint64_t now = clock_wall_ms();
-    unsigned attempts = ctx->attempt ? ctx->attempt
-                                     : (unsigned)(ctx->has_frame ? ctx->fr.attempt : 0);
+    unsigned attempts = ctx->attempt
+                            ? ctx->attempt
+                            : (unsigned)(ctx->has_frame ? ctx->fr.attempt : 0);
     if (ctx->out == OUT_SKIP) {
         /* already finished ok by another run: nothing more to write */
     } else if (!ctx->failed) {
@@ -284,9 +285,9 @@ static void settle(struct jobq_ctx *ctx)
         ctx->out = OUT_RETRY;
         frame_encode_retry(&ctx->retry, &ctx->fr, ctx->attempt, ctx->err,
                            strlen(ctx->err), now);
-        ctx->due_ms = now + backoff_delay_ms(w->s->retry_base_ms,
-                                             w->s->retry_max_ms, ctx->attempt,
-                                             backoff_draw());
+        ctx->due_ms =
+            now + backoff_delay_ms(w->s->retry_base_ms, w->s->retry_max_ms,
+                                   ctx->attempt, backoff_draw());
         encode_event(ctx, "retry", ctx->attempt, now);
     } else {
         ctx->out = OUT_DEAD;
@@ -299,10 +300,10 @@ static void settle(struct jobq_ctx *ctx)
         }
     }
     if (log_enabled(LOG_DEBUG))
-        log_debug("job %s on %s: %s%s%s", ctx->id[0] ? ctx->id : "?",
-                  ctx->q->name,
-                  (const char *[]){"none", "ok", "retry", "dead", "skip"}[ctx->out],
-                  ctx->failed ? ": " : "", ctx->failed ? ctx->err : "");
+        log_debug(
+            "job %s on %s: %s%s%s", ctx->id[0] ? ctx->id : "?", ctx->q->name,
+            (const char *[]){"none", "ok", "retry", "dead", "skip"}[ctx->out],
+            ctx->failed ? ": " : "", ctx->failed ? ctx->err : "");
     finish_add(w, ctx);
 }
 
@@ -455,8 +456,7 @@ static void on_result_checked(redisReply *rep, void *priv)
         char err[80];
         /* A record of any size: 0 entries means no count limit (the
          * pre-scan still bounds every count by the bytes left). */
-        bool ok = mp_check(rep->str, rep->len, 0, err,
-                           sizeof(err)) == 0 &&
+        bool ok = mp_check(rep->str, rep->len, 0, err, sizeof(err)) == 0 &&
                   msgpack_unpack_next(&un, rep->str, rep->len, &off) ==
                       MSGPACK_UNPACK_SUCCESS &&
                   mp_str_eq(mp_map_get(&un.data, "status") ?: &un.data, "ok");
@@ -541,7 +541,7 @@ void dispatch_frame(struct worker *w, struct wqueue *q, const char *raw,
                   (int)ctx->job.type.len, ctx->job.type.ptr);
         return settle(ctx);
     }
-    ctx->timeout_ms = ctx->job.timeout_ms   ? ctx->job.timeout_ms
+    ctx->timeout_ms = ctx->job.timeout_ms  ? ctx->job.timeout_ms
                       : ctx->h->timeout_ms ? ctx->h->timeout_ms
                                            : w->s->default_timeout_ms;
     if (fr->attempt > 0) {

@@ -82,9 +82,10 @@ static void fetch_retry_later(struct worker *w)
 static void set_aside(struct worker *w, struct wqueue *q, const char *what,
                       const char *err)
 {
-    log_limited(&q->fetch_log, LOG_ERROR, "%s on %s failed: %s; serving the "
-                "other queues and trying it again in %d ms", what, q->name,
-                err, FETCH_BROKEN_MS);
+    log_limited(&q->fetch_log, LOG_ERROR,
+                "%s on %s failed: %s; serving the "
+                "other queues and trying it again in %d ms",
+                what, q->name, err, FETCH_BROKEN_MS);
     q->fetch_broken_until = clock_mono_ms() + FETCH_BROKEN_MS;
     struct timeval tv = clock_timeval(FETCH_BROKEN_MS);
     if (!evtimer_pending(w->fetch_retry, NULL))
@@ -168,11 +169,12 @@ static void take_next(struct take *t)
     snprintf(n, sizeof(n), "%u", want);
     snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
     snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
-    const char *argv[] = {q->keys.pending, q->keys.active, q->keys.dead,
-                          q->keys.stats,   n,              max,
-                          w->wid,          deadmax};
+    const char *argv[] = {
+        q->keys.pending, q->keys.active, q->keys.dead, q->keys.stats, n, max,
+        w->wid,          deadmax};
     w->take_reserved = want;
-    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 4, 8, argv, NULL) != 0) {
+    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 4, 8, argv, NULL) !=
+        0) {
         w->take_reserved = 0;
         free(t);
     }
@@ -188,8 +190,8 @@ static void on_set_aside(redisReply *rep, void *priv)
     struct wqueue *q = priv;
     if (rep && rep->type == REDIS_REPLY_ERROR)
         log_limited(&q->fetch_log, LOG_ERROR,
-                    "moving oversized frames of %s to dead failed: %s",
-                    q->name, rep->str);
+                    "moving oversized frames of %s to dead failed: %s", q->name,
+                    rep->str);
 }
 
 /* A blocking take handed over a frame over max-frame-bytes: drop this copy
@@ -199,12 +201,13 @@ static void set_aside_big(struct worker *w, struct wqueue *q, size_t len)
 {
     log_limited(&q->reply_log, LOG_WARN,
                 "frame on %s is dead: frame too large (%zu bytes, limit "
-                "%" PRIu64 ")", q->name, len, w->s->max_frame_bytes);
+                "%" PRIu64 ")",
+                q->name, len, w->s->max_frame_bytes);
     char max[24], deadmax[24];
     snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
     snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
-    const char *a[] = {q->keys.active, q->keys.dead, q->keys.stats,
-                       max,            w->wid,       deadmax};
+    const char *a[] = {q->keys.active, q->keys.dead, q->keys.stats, max,
+                       w->wid,         deadmax};
     redis_script(w->redis, SCRIPT_SETASIDE, on_set_aside, q, 3, 6, a, NULL);
 }
 
@@ -259,11 +262,11 @@ static void block_all(struct worker *w)
         if (q->blocking)
             continue;
         const char *argv[] = {"BLMOVE", q->keys.pending, q->keys.active,
-                              "RIGHT", "LEFT", timeout};
+                              "RIGHT",  "LEFT",          timeout};
         struct blocked *b = malloc(sizeof(*b));
         *b = (struct blocked){w, q};
-        if (redis_blocking(w->redis, q->index, on_blmove, b, block_ms, 6,
-                           argv, NULL) != 0) {
+        if (redis_blocking(w->redis, q->index, on_blmove, b, block_ms, 6, argv,
+                           NULL) != 0) {
             free(b);
             continue;
         }

@@ -59,8 +59,8 @@ static void on_finished(redisReply *rep, void *priv)
         if (rep)
             b->q->finish_broken = true;
         log_limited(&b->q->finish_log, rep ? LOG_ERROR : LOG_WARN,
-                    "finishing %u jobs on %s failed (%s); holding them",
-                    b->n, b->q->name,
+                    "finishing %u jobs on %s failed (%s); holding them", b->n,
+                    b->q->name,
                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str
                                                           : "no reply");
         hold(w, b);
@@ -79,16 +79,24 @@ static void on_finished(redisReply *rep, void *priv)
                         ctx->job.reply_to.ptr);
         if (rep->str[i] != '0') {
             switch (ctx->out) {
-            case OUT_OK: w->n_ok++; break;
-            case OUT_RETRY: w->n_retry++; break;
-            case OUT_DEAD: w->n_dead++; break;
-            default: w->n_skip++; break;
+            case OUT_OK:
+                w->n_ok++;
+                break;
+            case OUT_RETRY:
+                w->n_retry++;
+                break;
+            case OUT_DEAD:
+                w->n_dead++;
+                break;
+            default:
+                w->n_skip++;
+                break;
             }
         } else {
             w->n_late++;
             log_info("late finish of job %s on %s: another worker recovered "
-                     "it and owns its result", ctx->id[0] ? ctx->id : "?",
-                     b->q->name);
+                     "it and owns its result",
+                     ctx->id[0] ? ctx->id : "?", b->q->name);
         }
         jobctx_free(ctx);
         ctx = next;
@@ -102,20 +110,25 @@ static void on_finished(redisReply *rep, void *priv)
 static const char *kind_name(enum outcome o)
 {
     switch (o) {
-    case OUT_OK: return "ok";
-    case OUT_RETRY: return "retry";
-    case OUT_DEAD: return "dead";
-    default: return "skip";
+    case OUT_OK:
+        return "ok";
+    case OUT_RETRY:
+        return "retry";
+    case OUT_DEAD:
+        return "dead";
+    default:
+        return "skip";
     }
 }
 
 static int send_batch(struct worker *w, struct batch *b)
 {
     struct wqueue *q = b->q;
-    int argc = FINISH_FIXED_KEYS + 2 * (int)b->n + 3 + FINISH_FIELDS_MAX * (int)b->n;
+    int argc =
+        FINISH_FIXED_KEYS + 2 * (int)b->n + 3 + FINISH_FIELDS_MAX * (int)b->n;
     const char **argv = malloc(sizeof(*argv) * (size_t)argc);
     size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
-    char (*due)[24] = malloc(sizeof(*due) * b->n);
+    char(*due)[24] = malloc(sizeof(*due) * b->n);
     char ttl[24], deadmax[24];
     snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->result_ttl_s * 1000);
     snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);

@@ -1,8 +1,9 @@
 /* Finish: sends outcomes to Redis, one FINISH script per queue for every
  * batch of outcomes that completed in one loop iteration (result, reply_to,
- * stats, event, notify and the removal from active, atomically). While Redis is away the outcomes are held and re-sent;
- * a re-sent outcome that already landed is fenced by the script (its frame
- * is gone from active), so re-sending is always safe. Loop thread only. */
+ * stats, event, notify and the removal from active, atomically). While Redis is
+ * away the outcomes are held and re-sent; a re-sent outcome that already landed
+ * is fenced by the script (its frame is gone from active), so re-sending is
+ * always safe. Loop thread only. */
 #ifndef JOBQ_FINISH_H
 #define JOBQ_FINISH_H
 

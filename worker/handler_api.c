@@ -59,7 +59,8 @@ int jobq_arg_int(const jobq_ctx *ctx, const char *key, int64_t *out)
         return -1;
     if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
         *out = o->via.i64;
-    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+             o->via.u64 <= INT64_MAX)
         *out = (int64_t)o->via.u64;
     else
         return -2;

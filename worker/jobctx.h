@@ -20,8 +20,8 @@ struct wqueue;
 enum outcome { OUT_NONE, OUT_OK, OUT_RETRY, OUT_DEAD, OUT_SKIP };
 
 struct jobq_ctx {
-    struct task task;            /* CPU pool link */
-    struct jobq_ctx *next;       /* finish batch link */
+    struct task task;               /* CPU pool link */
+    struct jobq_ctx *next;          /* finish batch link */
     struct jobq_ctx *lprev, *lnext; /* worker's list of live jobs */
     struct worker *w;
     struct wqueue *q;

@@ -60,8 +60,8 @@ int main(int argc, char **argv)
         code = 2;
     } else if (check) {
         settings_print(&s, stdout);
-    } else if (log_open(s.log_file, s.log_json,
-                        (enum log_level)s.log_level) != 0) {
+    } else if (log_open(s.log_file, s.log_json, (enum log_level)s.log_level) !=
+               0) {
         fprintf(stderr, "jobq-worker: cannot open log file %s\n", s.log_file);
         code = 2;
     } else {

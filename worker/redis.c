@@ -5,9 +5,9 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <netinet/in.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +46,7 @@ struct redis {
     char sha[SCRIPT__COUNT][41];
     bool all_up;
     struct evdns_base *dns; /* only for host names */
-    char *fmt; /* resp_format's buffer */
+    char *fmt;              /* resp_format's buffer */
     size_t fmt_cap;
     void (*on_ready)(void *);
     void *arg;
@@ -154,8 +154,8 @@ static int send_on(struct conn *c, redis_reply_fn fn, void *priv, int argc,
     *call = (struct call){c, fn, priv};
     size_t len;
     const char *cmd = resp_format(c->r, argc, argv, lens, &len);
-    if (!cmd ||
-        redisAsyncFormattedCommand(c->ac, on_reply, call, cmd, len) != REDIS_OK) {
+    if (!cmd || redisAsyncFormattedCommand(c->ac, on_reply, call, cmd, len) !=
+                    REDIS_OK) {
         free(call);
         return -1;
     }
@@ -305,8 +305,8 @@ static void conn_open(struct conn *c)
         c->last_progress = clock_mono_ms();
         /* The callback may run at once (hosts file): set before calling. */
         c->resolving = (void *)1;
-        struct evdns_getaddrinfo_request *req =
-            evdns_getaddrinfo(r->dns, r->url.host, NULL, &hints, on_resolved, c);
+        struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(
+            r->dns, r->url.host, NULL, &hints, on_resolved, c);
         if (c->resolving)
             c->resolving = req;
         return;
@@ -317,10 +317,9 @@ static void conn_open(struct conn *c)
 static void conn_connect(struct conn *c, const char *ip)
 {
     struct redis *r = c->r;
-    redisAsyncContext *ac = r->url.is_unix
-                                ? redisAsyncConnectUnix(r->url.path)
-                                : redisAsyncConnect(ip ? ip : r->url.host,
-                                                    r->url.port);
+    redisAsyncContext *ac =
+        r->url.is_unix ? redisAsyncConnectUnix(r->url.path)
+                       : redisAsyncConnect(ip ? ip : r->url.host, r->url.port);
     if (!ac || ac->err) {
         char why[160];
         snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");

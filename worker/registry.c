@@ -6,7 +6,8 @@
 
 int jobq_register(jobq_registry *reg, const jobq_handler *h)
 {
-    if (!h->type || !*h->type || strlen(h->type) > 128 || reg->n >= REGISTRY_MAX)
+    if (!h->type || !*h->type || strlen(h->type) > 128 ||
+        reg->n >= REGISTRY_MAX)
         return -1;
     if ((h->cls == JOBQ_CLASS_CPU && !h->cpu) ||
         (h->cls == JOBQ_CLASS_IO && (!h->start || !h->cancel)))

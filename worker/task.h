@@ -10,6 +10,6 @@ struct task {
     void (*run)(struct task *t); /* called on a pool thread */
 };
 
-#define container_of(p, type, member) \
-    ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member)                                          \
+    ((type *)((char *)(p)-offsetof(type, member)))
 #endif

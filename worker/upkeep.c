@@ -31,8 +31,8 @@ static void on_beat_reply(redisReply *rep, void *priv)
 {
     struct wqueue *q = priv;
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
-        log_warn("recovered %lld frames of lapsed workers on %s",
-                 rep->integer, q->name);
+        log_warn("recovered %lld frames of lapsed workers on %s", rep->integer,
+                 q->name);
         fetch_kick(q->w);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
         log_limited(&q->beat_log, LOG_ERROR,
@@ -51,9 +51,14 @@ void upkeep_beat(struct worker *w)
     snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->heartbeat_ttl_ms);
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
-        const char *a[] = {q->keys.workers, q->keys.pending, q->keys.stats,
-                           q->keys.clock,   w->wid,          ttl,
-                           q->keys.active_prefix, w->stopping ? "0" : "1"};
+        const char *a[] = {q->keys.workers,
+                           q->keys.pending,
+                           q->keys.stats,
+                           q->keys.clock,
+                           w->wid,
+                           ttl,
+                           q->keys.active_prefix,
+                           w->stopping ? "0" : "1"};
         redis_script(w->redis, SCRIPT_BEAT, on_beat_reply, q, 4, 8, a, NULL);
     }
 }
@@ -114,7 +119,8 @@ static void promote_round(struct worker *w)
         struct wqueue *q = &w->q[i];
         const char *a[] = {q->keys.delayed, q->keys.pending, nows, limit};
         if (redis_script(w->redis, SCRIPT_PROMOTE, on_promoted, q, 2, 4, a,
-                         NULL) != 0 && --w->promote_left == 0)
+                         NULL) != 0 &&
+            --w->promote_left == 0)
             arm(w->promote_ev, UPKEEP_PROMOTE_MAX_MS);
     }
 }

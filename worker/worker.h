@@ -68,8 +68,8 @@ struct worker {
 
     /* dispatch */
     unsigned cpu_slots, io_slots, cpu_inflight, io_inflight;
-    uint64_t cpu_run_ns; /* moving average of a CPU handler's run time */
-    unsigned io_share;   /* moving share of io jobs, of IO_SHARE_ONE */
+    uint64_t cpu_run_ns;  /* moving average of a CPU handler's run time */
+    unsigned io_share;    /* moving share of io jobs, of IO_SHARE_ONE */
     struct jobq_ctx live; /* sentinel: every job between take and finish */
     unsigned live_n;
     struct jobq_ctx *ctx_pool; /* finished contexts kept for reuse */
@@ -121,7 +121,8 @@ static inline unsigned worker_free_slots(const struct worker *w)
     unsigned running = w->cpu_inflight + w->io_inflight;
     unsigned win = worker_window(w);
     unsigned n = win > running ? win - running : 0;
-    unsigned i = w->io_slots > w->io_inflight ? w->io_slots - w->io_inflight : 0;
+    unsigned i =
+        w->io_slots > w->io_inflight ? w->io_slots - w->io_inflight : 0;
     if (n > i)
         n = i;
     unsigned held = w->take_reserved + w->blocking_n;

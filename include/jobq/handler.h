@@ -41,7 +41,7 @@ typedef void (*jobq_io_start_fn)(jobq_ctx *ctx);
 typedef void (*jobq_io_cancel_fn)(jobq_ctx *ctx);
 
 typedef struct jobq_handler {
-    const char *type;       /* job type served, 1..128 bytes */
+    const char *type; /* job type served, 1..128 bytes */
     jobq_class cls;
     uint32_t timeout_ms;    /* default attempt limit; 0: worker default */
     jobq_cpu_fn cpu;        /* CPU class */

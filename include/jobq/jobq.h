@@ -23,16 +23,16 @@ int jobq_set_signing_key(jobq_client *c, const char *kid,
                          const unsigned char key[32]);
 
 typedef struct jobq_job {
-    const char *id;            /* NULL: a random one is made */
+    const char *id; /* NULL: a random one is made */
     const char *type;
-    const void *args;          /* msgpack bytes of args, or NULL */
+    const void *args; /* msgpack bytes of args, or NULL */
     size_t args_len;
-    uint64_t max_attempts;     /* 0: worker default */
-    uint64_t timeout_ms;       /* 0: handler or worker default */
-    uint64_t delay_ms;         /* 0: now; else scheduled */
-    uint64_t expires_at;       /* ms since the epoch, 0: never */
-    const char *reply_to;      /* NULL: none */
-    const char *notify;        /* NULL: none */
+    uint64_t max_attempts; /* 0: worker default */
+    uint64_t timeout_ms;   /* 0: handler or worker default */
+    uint64_t delay_ms;     /* 0: now; else scheduled */
+    uint64_t expires_at;   /* ms since the epoch, 0: never */
+    const char *reply_to;  /* NULL: none */
+    const char *notify;    /* NULL: none */
 } jobq_job;
 
 /* Enqueues on queue; the id used goes to id_out (65 bytes). */

@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct frame f = {0};
     struct job j = {0};
     char err[FRAME_ERROR_MAX];
-    if (frame_decode((const char *)data, size, &lim, &f, err, sizeof(err)) != 0) {
+    if (frame_decode((const char *)data, size, &lim, &f, err, sizeof(err)) !=
+        0) {
         frame_free(&f);
         return 0;
     }
@@ -23,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     frame_encode_retry(&sb, &f, f.attempt + 1, "e", 1, 1);
     struct frame g = {0};
     /* A retry frame of a valid frame must itself decode. */
-    if (frame_decode(sb.data, sb.size, &(struct frame_limits){SIZE_MAX, 0, 0}, &g,
-                     err, sizeof(err)) != 0)
+    if (frame_decode(sb.data, sb.size, &(struct frame_limits){SIZE_MAX, 0, 0},
+                     &g, err, sizeof(err)) != 0)
         __builtin_trap();
     frame_free(&g);
     msgpack_sbuffer_destroy(&sb);

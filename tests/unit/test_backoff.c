@@ -1,11 +1,13 @@
 /* Backoff: doubling per attempt, the cap, and jitter within [d/2, d]. */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+/* cmocka.h needs the four above first. */
 
 #include "backoff.h"
+#include <cmocka.h>
 
 static void test_doubles_then_caps(void **state)
 {

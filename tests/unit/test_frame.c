@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the four above first. */
+
 #include <cmocka.h>
 #include <string.h>
 
@@ -40,7 +42,8 @@ static void test_frame_round_trip(void **state)
     struct frame f = {0};
     struct job j = {0};
     char err[256];
-    assert_int_equal(frame_decode(fr.data, fr.size, &lim, &f, err, sizeof(err)), 0);
+    assert_int_equal(frame_decode(fr.data, fr.size, &lim, &f, err, sizeof(err)),
+                     0);
     assert_int_equal(f.v, 1);
     assert_int_equal(f.job.len, job.size);
     assert_memory_equal(f.job.ptr, job.data, job.size);
@@ -59,16 +62,20 @@ static void test_retry_frame_keeps_job_and_unknown_keys(void **state)
 {
     (void)state;
     /* {v:1, job:bin "xy", extra:"keep", attempt:1} */
-    const char raw[] = "\x84\xa1v\x01\xa3job\xc4\x02xy\xa5" "extra\xa4keep"
-                       "\xa7" "attempt\x01";
+    const char raw[] = "\x84\xa1v\x01\xa3job\xc4\x02xy\xa5"
+                       "extra\xa4keep"
+                       "\xa7"
+                       "attempt\x01";
     struct frame f = {0};
     char err[256];
-    assert_int_equal(frame_decode(raw, sizeof(raw) - 1, &lim, &f, err, sizeof(err)), 0);
+    assert_int_equal(
+        frame_decode(raw, sizeof(raw) - 1, &lim, &f, err, sizeof(err)), 0);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     frame_encode_retry(&sb, &f, 2, "boom", 4, 1234);
     struct frame g = {0};
-    assert_int_equal(frame_decode(sb.data, sb.size, &lim, &g, err, sizeof(err)), 0);
+    assert_int_equal(frame_decode(sb.data, sb.size, &lim, &g, err, sizeof(err)),
+                     0);
     assert_int_equal(g.attempt, 2);
     assert_int_equal(g.failed_at, 1234);
     assert_memory_equal(g.error.ptr, "boom", 4);
@@ -86,24 +93,40 @@ struct bad_case {
     const char *error_prefix;
 };
 
-#define CASE(n, b, e) {n, b, sizeof(b) - 1, e}
+#define CASE(n, b, e)                                                          \
+    {                                                                          \
+        n, b, sizeof(b) - 1, e                                                 \
+    }
 
 static const struct bad_case frame_cases[] = {
     CASE("invalid byte", "\xc1", "not msgpack: invalid byte 0xc1"),
     CASE("truncated map", "\x82\xa1v\x01\xa1j", "not msgpack: truncated"),
-    CASE("str length past end", "\xdb\xff\xff\xff\xff", "not msgpack: length points past the end"),
-    CASE("2^32 array", "\xdd\xff\xff\xff\xff\x01", "not msgpack: length points past the end"),
-    CASE("2^32 map", "\xdf\xff\xff\xff\xff\x01\x02", "not msgpack: length points past the end"),
+    CASE("str length past end", "\xdb\xff\xff\xff\xff",
+         "not msgpack: length points past the end"),
+    CASE("2^32 array", "\xdd\xff\xff\xff\xff\x01",
+         "not msgpack: length points past the end"),
+    CASE("2^32 map", "\xdf\xff\xff\xff\xff\x01\x02",
+         "not msgpack: length points past the end"),
     CASE("trailing bytes", "\x80\x80", "not msgpack: trailing bytes"),
     CASE("not a map", "\x93\x01\x02\x03", "frame is not a map"),
-    CASE("missing v", "\x81\xa3job\xc4\x01\x80", "frame lacks required field v"),
-    CASE("v wrong type", "\x82\xa1v\xa1x\xa3job\xc4\x01\x80", "frame field v must be an unsigned integer"),
-    CASE("v 2", "\x82\xa1v\x02\xa3job\xc4\x01\x80", "unsupported protocol version 2"),
+    CASE("missing v", "\x81\xa3job\xc4\x01\x80",
+         "frame lacks required field v"),
+    CASE("v wrong type", "\x82\xa1v\xa1x\xa3job\xc4\x01\x80",
+         "frame field v must be an unsigned integer"),
+    CASE("v 2", "\x82\xa1v\x02\xa3job\xc4\x01\x80",
+         "unsupported protocol version 2"),
     CASE("missing job", "\x81\xa1v\x01", "frame lacks required field job"),
-    CASE("job as str", "\x82\xa1v\x01\xa3job\xa1x", "frame field job must be bin"),
-    CASE("kid without mac", "\x83\xa1v\x01\xa3job\xc4\x01\x80\xa3kid\xa1k", "frame has one of kid and mac"),
-    CASE("short mac", "\x84\xa1v\x01\xa3job\xc4\x01\x80\xa3kid\xa1k\xa3mac\xc4\x01x", "frame field mac must be 32 bytes"),
-    CASE("attempt negative", "\x83\xa1v\x01\xa3job\xc4\x01\x80\xa7" "attempt\xff", "frame field attempt must be"),
+    CASE("job as str", "\x82\xa1v\x01\xa3job\xa1x",
+         "frame field job must be bin"),
+    CASE("kid without mac", "\x83\xa1v\x01\xa3job\xc4\x01\x80\xa3kid\xa1k",
+         "frame has one of kid and mac"),
+    CASE("short mac",
+         "\x84\xa1v\x01\xa3job\xc4\x01\x80\xa3kid\xa1k\xa3mac\xc4\x01x",
+         "frame field mac must be 32 bytes"),
+    CASE("attempt negative",
+         "\x83\xa1v\x01\xa3job\xc4\x01\x80\xa7"
+         "attempt\xff",
+         "frame field attempt must be"),
 };
 
 static void test_frame_rejections(void **state)
@@ -115,7 +138,8 @@ static void test_frame_rejections(void **state)
         char err[256] = "";
         int rc = frame_decode(c->bytes, c->len, &lim, &f, err, sizeof(err));
         frame_free(&f);
-        if (rc == 0 || strncmp(err, c->error_prefix, strlen(c->error_prefix)) != 0)
+        if (rc == 0 ||
+            strncmp(err, c->error_prefix, strlen(c->error_prefix)) != 0)
             fail_msg("%s: got rc %d error \"%s\"", c->name, rc, err);
     }
 }
@@ -127,7 +151,8 @@ static void test_frame_too_large(void **state)
     char buf[17] = {0};
     struct frame f = {0};
     char err[256];
-    assert_int_equal(frame_decode(buf, sizeof(buf), &small, &f, err, sizeof(err)), -1);
+    assert_int_equal(
+        frame_decode(buf, sizeof(buf), &small, &f, err, sizeof(err)), -1);
     assert_string_equal(err, "frame too large (17 bytes, limit 16)");
 }
 
@@ -162,7 +187,8 @@ static void test_string_limit(void **state)
     frame_encode_new(&fr, job.data, job.size, NULL, NULL);
     struct frame f = {0};
     struct job j = {0};
-    assert_int_equal(frame_decode(fr.data, fr.size, &tight, &f, err, sizeof(err)), 0);
+    assert_int_equal(
+        frame_decode(fr.data, fr.size, &tight, &f, err, sizeof(err)), 0);
     assert_int_equal(job_decode(&f, &tight, &j, err, sizeof(err)), -1);
     assert_string_equal(err, "job: string of 5 bytes, limit 4"); /* the id */
     job_free(&j);
@@ -191,8 +217,9 @@ static void test_depth_limit(void **state)
             msgpack_unpacked un;
             msgpack_unpacked_init(&un);
             size_t off = 0;
-            assert_int_equal(msgpack_unpack_next(&un, buf, (size_t)depth + 1, &off),
-                             MSGPACK_UNPACK_SUCCESS);
+            assert_int_equal(
+                msgpack_unpack_next(&un, buf, (size_t)depth + 1, &off),
+                MSGPACK_UNPACK_SUCCESS);
             msgpack_unpacked_destroy(&un);
         }
     }
@@ -218,14 +245,20 @@ static const struct bad_case job_cases[] = {
     CASE("job not msgpack", "\xc1", "job: not msgpack"),
     CASE("job not a map", "\x90", "job is not a map"),
     CASE("no id", "\x81\xa4type\xa1t", "job lacks required field id"),
-    CASE("id int", "\x82\xa2id\x01\xa4type\xa1t", "job field id must be a string"),
-    CASE("id with NUL", "\x82\xa2id\xa2\x61\x00\xa4type\xa1t", "job id must be 1 to 64"),
+    CASE("id int", "\x82\xa2id\x01\xa4type\xa1t",
+         "job field id must be a string"),
+    CASE("id with NUL", "\x82\xa2id\xa2\x61\x00\xa4type\xa1t",
+         "job id must be 1 to 64"),
     CASE("id empty", "\x82\xa2id\xa0\xa4type\xa1t", "job id must be 1 to 64"),
     CASE("no type", "\x81\xa2id\xa1x", "job lacks required field type"),
-    CASE("type with NUL", "\x82\xa2id\xa1x\xa4type\xa2t\x00", "job type must be 1 to 128"),
-    CASE("max_attempts 0", "\x83\xa2id\xa1x\xa4type\xa1t\xacmax_attempts\x00", "job field max_attempts must be at least 1"),
-    CASE("timeout str", "\x83\xa2id\xa1x\xa4type\xa1t\xaatimeout_ms\xa1x", "job field timeout_ms must be an unsigned integer"),
-    CASE("reply_to int", "\x83\xa2id\xa1x\xa4type\xa1t\xa8reply_to\x01", "job field reply_to must be a string"),
+    CASE("type with NUL", "\x82\xa2id\xa1x\xa4type\xa2t\x00",
+         "job type must be 1 to 128"),
+    CASE("max_attempts 0", "\x83\xa2id\xa1x\xa4type\xa1t\xacmax_attempts\x00",
+         "job field max_attempts must be at least 1"),
+    CASE("timeout str", "\x83\xa2id\xa1x\xa4type\xa1t\xaatimeout_ms\xa1x",
+         "job field timeout_ms must be an unsigned integer"),
+    CASE("reply_to int", "\x83\xa2id\xa1x\xa4type\xa1t\xa8reply_to\x01",
+         "job field reply_to must be a string"),
 };
 
 static void test_job_rejections(void **state)
@@ -235,7 +268,8 @@ static void test_job_rejections(void **state)
         const struct bad_case *c = &job_cases[i];
         char err[256] = "";
         int rc = decode_job_bytes(c->bytes, c->len, err);
-        if (rc == 0 || strncmp(err, c->error_prefix, strlen(c->error_prefix)) != 0)
+        if (rc == 0 ||
+            strncmp(err, c->error_prefix, strlen(c->error_prefix)) != 0)
             fail_msg("%s: got rc %d error \"%s\"", c->name, rc, err);
     }
 }
@@ -259,7 +293,8 @@ static void canon_of(const char *bytes, size_t len, msgpack_sbuffer *out)
     msgpack_unpacked un;
     msgpack_unpacked_init(&un);
     size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&un, bytes, len, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(msgpack_unpack_next(&un, bytes, len, &off),
+                     MSGPACK_UNPACK_SUCCESS);
     msgpack_sbuffer_init(out);
     assert_int_equal(canon_encode(out, &un.data), 0);
     msgpack_unpacked_destroy(&un);
@@ -270,11 +305,21 @@ static void test_canonical_encoding(void **state)
     (void)state;
     msgpack_sbuffer a, b;
     /* {"b":1,"a":2} with a wasteful uint16 -> {"a":2,"b":1} smallest */
-    canon_of("\x82\xa1" "b\xcd\x00\x01\xa1" "a\x02", 9, &a);
+    canon_of("\x82\xa1"
+             "b\xcd\x00\x01\xa1"
+             "a\x02",
+             9, &a);
     assert_int_equal(a.size, 7);
-    assert_memory_equal(a.data, "\x82\xa1" "a\x02\xa1" "b\x01", 7);
+    assert_memory_equal(a.data,
+                        "\x82\xa1"
+                        "a\x02\xa1"
+                        "b\x01",
+                        7);
     /* the same map in the other order encodes identically */
-    canon_of("\x82\xa1" "a\x02\xa1" "b\x01", 7, &b);
+    canon_of("\x82\xa1"
+             "a\x02\xa1"
+             "b\x01",
+             7, &b);
     assert_int_equal(a.size, b.size);
     assert_memory_equal(a.data, b.data, a.size);
     msgpack_sbuffer_destroy(&a);
@@ -285,7 +330,9 @@ static void test_canonical_encoding(void **state)
     assert_int_equal((unsigned char)a.data[0], 0xca);
     msgpack_sbuffer_destroy(&a);
     /* str8 "ab" becomes fixstr */
-    canon_of("\xd9\x02" "ab", 4, &a);
+    canon_of("\xd9\x02"
+             "ab",
+             4, &a);
     assert_int_equal(a.size, 3);
     msgpack_sbuffer_destroy(&a);
     /* negative int in int32 becomes a negative fixint */

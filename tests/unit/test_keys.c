@@ -1,11 +1,13 @@
 /* Key names per protocol.md, all of a queue under one hash tag. */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+/* cmocka.h needs the four above first. */
 
 #include "keys.h"
+#include <cmocka.h>
 
 static void test_key_names(void **state)
 {

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the four above first. */
+
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +66,8 @@ static void test_precedence(void **state)
     (void)state;
     write_ini("[worker]\nretry_base_ms = 10\nretry_max_ms = 20\n"
               "dead_max = 30\nresult_ttl_s = 40\n");
-    char *argv[] = {"w", "-c", ini_path, "--dead-max", "33", "--result-ttl-s=44",
-                    NULL};
+    char *argv[] = {
+        "w", "-c", ini_path, "--dead-max", "33", "--result-ttl-s=44", NULL};
     char *env[] = {"JOBQ_RETRY_MAX_MS=22", "JOBQ_DEAD_MAX=31", "OTHER=1", NULL};
     struct settings s;
     struct problems p;
@@ -104,15 +106,27 @@ static void test_env_redis_url_and_queues(void **state)
 static void test_every_problem_named(void **state)
 {
     (void)state;
-    char *argv[] = {"w", "--cpu-threads", "0", "--queues", "ok,bad queue",
-                    "--redis", "http://x", "--log-format", "xml",
-                    "--retry-base-ms", "abc", "--bogus", "1", NULL};
+    char *argv[] = {"w",
+                    "--cpu-threads",
+                    "0",
+                    "--queues",
+                    "ok,bad queue",
+                    "--redis",
+                    "http://x",
+                    "--log-format",
+                    "xml",
+                    "--retry-base-ms",
+                    "abc",
+                    "--bogus",
+                    "1",
+                    NULL};
     struct settings s;
     struct problems p;
     assert_int_equal(load(&s, &p, 13, argv, NULL), -1);
-    const char *want[] = {"unknown option --bogus", "cpu-threads:",
-                          "retry-base-ms:", "redis-url: invalid redis URL",
-                          "queues: \"bad queue\"", "log-format:"};
+    const char *want[] = {
+        "unknown option --bogus", "cpu-threads:",
+        "retry-base-ms:",         "redis-url: invalid redis URL",
+        "queues: \"bad queue\"",  "log-format:"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         bool found = false;
         for (int k = 0; k < p.n; k++)
@@ -128,24 +142,34 @@ static void test_unix_url(void **state)
     (void)state;
     struct redis_url u;
     char err[128];
-    assert_int_equal(redis_url_parse("unix:///run/redis.sock?db=2", &u, err, sizeof(err)), 0);
+    assert_int_equal(
+        redis_url_parse("unix:///run/redis.sock?db=2", &u, err, sizeof(err)),
+        0);
     assert_true(u.is_unix);
     assert_string_equal(u.path, "/run/redis.sock");
     assert_int_equal(u.db, 2);
-    assert_int_equal(redis_url_parse("redis://[::1]:7000", &u, err, sizeof(err)), 0);
+    assert_int_equal(
+        redis_url_parse("redis://[::1]:7000", &u, err, sizeof(err)), 0);
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 7000);
-    assert_int_equal(redis_url_parse("redis://h:99999", &u, err, sizeof(err)), -1);
-    assert_int_equal(redis_url_parse("unix://relative", &u, err, sizeof(err)), -1);
-    assert_int_equal(redis_url_parse("redis://:pw%zz@h", &u, err, sizeof(err)), -1);
+    assert_int_equal(redis_url_parse("redis://h:99999", &u, err, sizeof(err)),
+                     -1);
+    assert_int_equal(redis_url_parse("unix://relative", &u, err, sizeof(err)),
+                     -1);
+    assert_int_equal(redis_url_parse("redis://:pw%zz@h", &u, err, sizeof(err)),
+                     -1);
     assert_null(strstr(err, "pw"));
 }
 
 static void test_print_masks_secrets(void **state)
 {
     (void)state;
-    char *argv[] = {"w", "--redis", "redis://u:hunter2hunter2@h:1/0",
-                    "--admin-token", "tok-0123456789abcdef", NULL};
+    char *argv[] = {"w",
+                    "--redis",
+                    "redis://u:hunter2hunter2@h:1/0",
+                    "--admin-token",
+                    "tok-0123456789abcdef",
+                    NULL};
     struct settings s;
     struct problems p;
     assert_int_equal(load(&s, &p, 5, argv, NULL), 0);

@@ -34,8 +34,9 @@ static void sleep_start(jobq_ctx *ctx)
     uint64_t ms;
     int rc = jobq_arg_uint(ctx, "ms", &ms);
     if (rc != 0 || ms > SLEEP_MAX_MS) {
-        jobq_fail(ctx, JOBQ_PERMANENT, rc == -1 ? "Missing required field: ms"
-                  : "ms must be an integer from 0 to 3600000");
+        jobq_fail(ctx, JOBQ_PERMANENT,
+                  rc == -1 ? "Missing required field: ms"
+                           : "ms must be an integer from 0 to 3600000");
         jobq_done(ctx);
         return;
     }
@@ -59,8 +60,9 @@ static void sleep_cancel(jobq_ctx *ctx)
 
 void handlers_timer_register(struct jobq_registry *reg)
 {
-    static const jobq_handler h = {
-        .type = "sleep", .cls = JOBQ_CLASS_IO, .start = sleep_start,
-        .cancel = sleep_cancel};
+    static const jobq_handler h = {.type = "sleep",
+                                   .cls = JOBQ_CLASS_IO,
+                                   .start = sleep_start,
+                                   .cancel = sleep_cancel};
     jobq_register(reg, &h);
 }
