@@ -5,14 +5,15 @@
 #define JOBQ_SCRIPTS_H
 
 enum script_id {
-    SCRIPT_TAKE, /* KEYS pending active dead stats; ARGV n max self deadmax */
-    SCRIPT_SETASIDE, /* KEYS active dead stats; ARGV max self deadmax */
-    SCRIPT_FINISH,   /* see common/scripts/finish.lua */
-    SCRIPT_PROMOTE,  /* KEYS delayed pending; ARGV now limit */
-    SCRIPT_BEAT,     /* KEYS workers pending stats clock; ARGV self ttl prefix
-                        recover */
-    SCRIPT_REQUEUE,  /* KEYS active pending */
-    SCRIPT_ORPHANS,  /* KEYS active pending; ARGV frames held */
+    /* Each script's keys and arguments are listed at the top of its file
+     * in common/scripts/. */
+    SCRIPT_TAKE,
+    SCRIPT_SETASIDE,
+    SCRIPT_FINISH,
+    SCRIPT_PROMOTE,
+    SCRIPT_BEAT,
+    SCRIPT_REQUEUE,
+    SCRIPT_ORPHANS, /* KEYS active pending; ARGV frames held */
     SCRIPT__COUNT
 };
 

@@ -39,6 +39,11 @@ static void on_requeued(redisReply *rep, void *priv)
 {
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
         log_info("returned %lld unfinished jobs to pending", rep->integer);
+    else if (rep && rep->type == REDIS_REPLY_ERROR)
+        log_error("returning unfinished jobs failed (%s): they stay in the "
+                  "active list, and other workers recover them once this "
+                  "one's heartbeat lapses",
+                  rep->str);
     on_exit_reply(rep, priv);
 }
 
@@ -48,15 +53,16 @@ static void send_exit(struct worker *w)
 {
     if (w->exit_left || !redis_ready(w->redis))
         return;
-    w->exit_left = (unsigned)w->nq * 2;
+    w->exit_left = (unsigned)w->nq;
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
-        const char *ra[] = {q->keys.active, q->keys.pending};
-        const char *za[] = {"ZREM", q->keys.workers, w->wid};
-        if (redis_script(w->redis, SCRIPT_REQUEUE, on_requeued, w, 2, 2, ra,
+        /* One script returns the frames and leaves the heartbeat set:
+         * a worker whose frames could not go back stays on record, lapses
+         * and is recovered by the others. */
+        const char *ra[] = {q->keys.active, q->keys.pending, q->keys.workers,
+                            w->wid};
+        if (redis_script(w->redis, SCRIPT_REQUEUE, on_requeued, w, 3, 4, ra,
                          NULL) != 0)
-            w->exit_left--;
-        if (redis_cmd(w->redis, on_exit_reply, w, 3, za, NULL) != 0)
             w->exit_left--;
     }
     if (w->exit_left == 0) {

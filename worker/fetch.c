@@ -165,15 +165,16 @@ static void take_next(struct take *t)
     struct worker *w = t->w;
     struct wqueue *q = &w->q[t->order[t->pos]];
     unsigned want = t->want - t->got;
-    char n[16], max[24], deadmax[24];
+    char n[16], max[24], deadmax[24], budget[24];
     snprintf(n, sizeof(n), "%u", want);
+    snprintf(budget, sizeof(budget), "%d", FETCH_BATCH_BYTES);
     snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
     snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
     const char *argv[] = {
         q->keys.pending, q->keys.active, q->keys.dead, q->keys.stats, n, max,
-        w->wid,          deadmax};
+        w->wid,          deadmax,        budget};
     w->take_reserved = want;
-    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 4, 8, argv, NULL) !=
+    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 4, 9, argv, NULL) !=
         0) {
         w->take_reserved = 0;
         free(t);
@@ -280,10 +281,21 @@ void fetch_kick(struct worker *w)
     kick(w, false);
 }
 
+/* Outcomes waiting for Redis, but for those of queues it refuses: those
+ * are held apart and take nothing from the others (set aside above). */
+static unsigned backlog(const struct worker *w)
+{
+    unsigned n = w->finishing;
+    for (int i = 0; i < w->nq; i++)
+        if (w->q[i].finish_broken)
+            n -= w->q[i].finishing;
+    return n;
+}
+
 static void kick(struct worker *w, bool filling)
 {
     if (w->stopping || w->reconciling || w->take_reserved ||
-        !redis_ready(w->redis) || w->finishing > FINISH_BACKLOG_MAX)
+        !redis_ready(w->redis) || backlog(w) > FINISH_BACKLOG_MAX)
         return;
     unsigned free_slots = worker_free_slots(w);
     /* Refill in halves of the window (or whole batches, for a window of

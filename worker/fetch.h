@@ -15,8 +15,10 @@
 #define FETCH_BLOCK_MS 1000
 /* How long a queue whose keys Redis refuses is left aside. */
 #define FETCH_BROKEN_MS 1000
-/* Most frames one TAKE moves (Lua's unpack() limit is about 8000). */
+/* Most frames one TAKE moves (Lua's unpack() limit is about 8000), and
+ * about the most bytes (a backlog of large frames must not hold Redis). */
 #define FETCH_BATCH_MAX 1000
+#define FETCH_BATCH_BYTES (4 << 20)
 
 /* Take more if slots are free. Cheap to call often. */
 void fetch_kick(struct worker *w);

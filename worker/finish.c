@@ -31,6 +31,7 @@ void finish_add(struct worker *w, struct jobq_ctx *ctx)
         q->fin_head = ctx;
     q->fin_tail = ctx;
     w->finishing++;
+    q->finishing++;
     event_active(w->flush_ev, EV_TIMEOUT, 0);
 }
 
@@ -102,6 +103,7 @@ static void on_finished(redisReply *rep, void *priv)
         ctx = next;
     }
     w->finishing -= b->n;
+    b->q->finishing -= b->n;
     free(b);
     fetch_kick(w);
     daemon_progress(w);

@@ -27,13 +27,21 @@ static uint64_t beat_interval(const struct worker *w)
     return ms > 5000 ? 5000 : ms;
 }
 
+static void beat_queue(struct worker *w, struct wqueue *q);
+
 static void on_beat_reply(redisReply *rep, void *priv)
 {
     struct wqueue *q = priv;
-    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
-        log_warn("recovered %lld frames of lapsed workers on %s", rep->integer,
-                 q->name);
-        fetch_kick(q->w);
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        long long moved = rep->element[0]->integer;
+        if (moved > 0) {
+            log_warn("recovered %lld frames of lapsed workers on %s", moved,
+                     q->name);
+            fetch_kick(q->w);
+        }
+        /* One call moves a bounded share (beat.lua): go on for the rest. */
+        if (rep->element[1]->integer == 1)
+            beat_queue(q->w, q);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
         log_limited(&q->beat_log, LOG_ERROR,
                     "heartbeat and recovery on %s failed: %s", q->name,
@@ -43,24 +51,30 @@ static void on_beat_reply(redisReply *rep, void *priv)
 
 /* The deadline is set by the script on the Redis server's clock: see
  * common/scripts/beat.lua. */
-void upkeep_beat(struct worker *w)
+static void beat_queue(struct worker *w, struct wqueue *q)
 {
     if (!redis_ready(w->redis))
         return;
-    char ttl[24];
+    char ttl[24], deadmax[24];
     snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->heartbeat_ttl_ms);
-    for (int i = 0; i < w->nq; i++) {
-        struct wqueue *q = &w->q[i];
-        const char *a[] = {q->keys.workers,
-                           q->keys.pending,
-                           q->keys.stats,
-                           q->keys.clock,
-                           w->wid,
-                           ttl,
-                           q->keys.active_prefix,
-                           w->stopping ? "0" : "1"};
-        redis_script(w->redis, SCRIPT_BEAT, on_beat_reply, q, 4, 8, a, NULL);
-    }
+    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
+    const char *a[] = {q->keys.workers,
+                       q->keys.pending,
+                       q->keys.stats,
+                       q->keys.clock,
+                       q->keys.dead,
+                       w->wid,
+                       ttl,
+                       q->keys.active_prefix,
+                       w->stopping ? "0" : "1",
+                       deadmax};
+    redis_script(w->redis, SCRIPT_BEAT, on_beat_reply, q, 5, 10, a, NULL);
+}
+
+void upkeep_beat(struct worker *w)
+{
+    for (int i = 0; i < w->nq; i++)
+        beat_queue(w, &w->q[i]);
 }
 
 static void on_beat(evutil_socket_t fd, short what, void *arg)
@@ -78,19 +92,16 @@ static void on_promoted(redisReply *rep, void *priv)
 {
     struct wqueue *q = priv;
     struct worker *w = q->w;
-    uint64_t now = clock_wall_ms();
+    uint64_t now = clock_mono_ms();
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
         long long moved = rep->element[0]->integer;
-        const redisReply *nx = rep->element[1];
+        /* ms until the next due frame on the Redis clock, at most a day
+         * (promote.lua), so a due time of 1e20 or inf waits like none. */
+        long long wait = rep->element[1]->integer;
         if (moved >= UPKEEP_PROMOTE_LIMIT)
             w->promote_next_ms = now; /* more are due: go again at once */
-        else if (nx->type == REDIS_REPLY_STRING) {
-            /* A producer's score may be any double: 1e+20 or inf mean
-             * "not soon", never "now" (strtoull would read 1e+20 as 1). */
-            double next = strtod(nx->str, NULL);
-            if (next >= 0 && next < (double)w->promote_next_ms)
-                w->promote_next_ms = (uint64_t)next;
-        }
+        else if (wait >= 0 && now + (uint64_t)wait < w->promote_next_ms)
+            w->promote_next_ms = now + (uint64_t)wait;
         if (moved > 0)
             fetch_kick(w);
     } else if (rep && rep->type == REDIS_REPLY_ERROR) {
@@ -105,20 +116,22 @@ static void on_promoted(redisReply *rep, void *priv)
 
 static void promote_round(struct worker *w)
 {
-    uint64_t now = clock_wall_ms();
+    /* Monotonic: the due times themselves are judged on the Redis clock
+     * (promote.lua); this only times the next call. */
+    uint64_t now = clock_mono_ms();
     w->promote_next_ms = now + UPKEEP_PROMOTE_MAX_MS;
     if (!redis_ready(w->redis)) {
         arm(w->promote_ev, UPKEEP_PROMOTE_MAX_MS);
         return;
     }
-    char nows[24], limit[16];
-    snprintf(nows, sizeof(nows), "%" PRIu64, now);
+    char limit[16];
     snprintf(limit, sizeof(limit), "%d", UPKEEP_PROMOTE_LIMIT);
     w->promote_left = (unsigned)w->nq;
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
-        const char *a[] = {q->keys.delayed, q->keys.pending, nows, limit};
-        if (redis_script(w->redis, SCRIPT_PROMOTE, on_promoted, q, 2, 4, a,
+        const char *a[] = {q->keys.delayed, q->keys.pending, q->keys.clock,
+                           q->keys.workers, limit};
+        if (redis_script(w->redis, SCRIPT_PROMOTE, on_promoted, q, 4, 5, a,
                          NULL) != 0 &&
             --w->promote_left == 0)
             arm(w->promote_ev, UPKEEP_PROMOTE_MAX_MS);

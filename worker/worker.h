@@ -43,6 +43,7 @@ struct wqueue {
      * set aside until then, so the other queues go on being served. */
     uint64_t fetch_broken_until; /* fetch, monotonic ms */
     bool finish_broken;          /* finish: its last batch was refused */
+    unsigned finishing;          /* finish: its outcomes not yet landed */
     struct log_limit fetch_log, finish_log, reply_log, beat_log, promote_log;
 };
 

@@ -111,9 +111,9 @@ for i = 1, n do
   end
 end
 if dead > 0 then redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[3]) - 1) end
-if ok > 0 then redis.call('HINCRBY', KEYS[5], 'processed', ok) end
-if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end
-if retried > 0 then redis.call('HINCRBY', KEYS[5], 'retried', retried) end
-if dead > 0 then redis.call('HINCRBY', KEYS[5], 'dead', dead) end
-if unreplied > 0 then redis.call('HINCRBY', KEYS[5], 'reply_failed', unreplied) end
+count(KEYS[5], 'processed', ok)
+count(KEYS[5], 'failed', failed)
+count(KEYS[5], 'retried', retried)
+count(KEYS[5], 'dead', dead)
+count(KEYS[5], 'reply_failed', unreplied)
 return table.concat(done)

@@ -17,6 +17,10 @@ end
 local function bin(s)
   return string.char(0xc6) .. u32(#s) .. s
 end
+-- A dead record for a frame the worker will never hold (protocol.md).
+local function deadrec(x, err, now, w)
+  return string.char(0x84) .. str('frame') .. bin(x) .. str('error') .. str(err) .. str('at') .. uint(now) .. str('worker') .. str(w)
+end
 local function toobig(x, max, now, w)
-  return string.char(0x84) .. str('frame') .. bin(x) .. str('error') .. str('frame too large (' .. #x .. ' bytes, limit ' .. max .. ')') .. str('at') .. uint(now) .. str('worker') .. str(w)
+  return deadrec(x, 'frame too large (' .. #x .. ' bytes, limit ' .. max .. ')', now, w)
 end

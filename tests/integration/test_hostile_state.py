@@ -354,3 +354,148 @@ def test_producer_bytes_cannot_forge_or_blank_a_log_line(r, workers):
             assert any("bad \\xff\\xfe bytes" in m for m in msgs)
         else:
             assert any("x\\x0a2026-01-01T00:00:00.000Z error FORGED" in ln for ln in lines)
+
+
+# --- found by attacking the fixes above ------------------------------------
+
+def slowest_script_us(r):
+    return max((e["duration"] for e in r.slowlog_get(128)), default=0)
+
+
+def test_backlog_of_large_frames_drains_without_holding_redis(r, workers):
+    """A take was sized in frames, never bytes: 60 legal frames of 0.9 MiB
+    made one TAKE run longer than the reply limit, and take and orphan
+    return then alternated for ever."""
+    pad = b"x" * (900 << 10)
+    push(r, "default", *[msgpack.packb({"v": 1, "job": job_bytes(f"L{i}", "sleep", {"ms": 0},
+                                                                 reply_to="rep"),
+                                        "pad": pad}, use_bin_type=True) for i in range(60)])
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    workers("--redis-timeout-ms", "1000")
+    assert len(collect(r, "rep", 60, 30)) == 60
+    assert slowest_script_us(r) < 500_000
+
+
+def bump_frame(id, attempt_bytes, **job):
+    """A frame whose attempt is encoded as given (raw msgpack bytes)."""
+    p = msgpack.Packer(use_bin_type=True)
+    return (b"\x83" + p.pack("v") + p.pack(1) + p.pack("job")
+            + p.pack(job_bytes(id, "sleep", {"ms": 4000}, reply_to="rep", **job))
+            + p.pack("attempt") + attempt_bytes)
+
+
+def test_lost_worker_is_counted_whatever_the_attempt_encoding(r, workers):
+    """attempt as nil or as a signed int reads as a count to the worker, so
+    recovery must count a lost worker on it too (it put such frames back
+    unchanged, so a job that kills its worker could do so for ever)."""
+    frames = {"nil": b"\xc0", "int8": b"\xd0\x00", "int16": b"\xd1\x00\x00",
+              "int32": b"\xd2\x00\x00\x00\x00", "int64": b"\xd3" + b"\x00" * 8}
+    push(r, "default", *[bump_frame(k, v, max_attempts=1) for k, v in frames.items()])
+    a = workers("--worker-id", "holder", "--heartbeat-ttl-ms", "1000")
+    wait_until(lambda: active_len(r, "holder") == len(frames), 10, "all held")
+    a.signal(signal.SIGKILL)
+    a.wait(5)
+    workers("--worker-id", "other", "--heartbeat-ttl-ms", "1000")
+    wait_until(lambda: r.llen(key("default", "dead")) == len(frames), 15, "all dead")
+    dead = {unpack(d)["id"]: unpack(d) for d in r.lrange(key("default", "dead"), 0, -1)}
+    assert all(dead[k]["error"].startswith("attempts exhausted") for k in frames), dead
+
+
+def test_recovering_a_frame_too_costly_to_rewrite_does_not_hold_redis(r, workers):
+    """A legal frame with an unknown key of a million tiny elements cost the
+    recovery's msgpack walk 0.1 s a frame, with Redis blocked throughout."""
+    heavy = [[0] * 65000 for _ in range(16)]
+    frames = [msgpack.packb({"v": 1, "job": job_bytes(f"h{i}", "sleep", {"ms": 4000}),
+                             "junk": heavy}, use_bin_type=True) for i in range(20)]
+    push(r, "default", *frames)
+    a = workers("--worker-id", "hv", "--heartbeat-ttl-ms", "1000",
+                "--max-frame-bytes", str(2 << 20))
+    wait_until(lambda: active_len(r, "hv") == 20, 10, "all held")
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    a.signal(signal.SIGKILL)
+    a.wait(5)
+    workers("--worker-id", "hw", "--heartbeat-ttl-ms", "1000")
+    wait_until(lambda: r.llen(key("default", "dead")) == 20, 15, "all dead")
+    errs = {unpack(d)["error"] for d in r.lrange(key("default", "dead"), 0, -1)}
+    assert errs == {"worker lost, and its frame could not be read to count the attempt"}
+    assert slowest_script_us(r) < 100_000
+
+
+def test_damaged_counter_never_loses_a_frame(r, workers):
+    """HINCRBY on a stats field that is not a number failed after TAKE had
+    cut the batch from pending: a job in neither list."""
+    r.hset(key("default", "stats"), "failed", "not a number")
+    big = msgpack.packb({"v": 1, "job": job_bytes("big", "sleep"), "pad": b"x" * 3000})
+    push(r, "default", frame("a1", "sleep", {"ms": 0}, reply_to="rep"), big,
+         *[frame(f"a{i}", "sleep", {"ms": 0}, reply_to="rep") for i in range(2, 6)])
+    workers("--max-frame-bytes", "2048")
+    assert sorted(x["id"] for x in collect(r, "rep", 5, 10)) == [f"a{i}" for i in range(1, 6)]
+    wait_until(lambda: r.llen(key("default", "dead")) == 1, 10, "big dead")
+
+
+def test_stop_that_cannot_return_its_frames_leaves_them_to_recovery(r, workers):
+    """REQUEUE failed (pending of the wrong type) but the worker left the
+    heartbeat set anyway: its frames stayed in its active list for good."""
+    a = workers("--worker-id", "leaver", "--heartbeat-ttl-ms", "1000",
+                "--shutdown-grace-ms", "500", expect_rc=(0, 1))
+    push(r, "default", *[frame(f"s{i}", "sleep", {"ms": 5000}, reply_to="rep") for i in range(3)])
+    wait_until(lambda: active_len(r, "leaver") == 3, 10, "held")
+    r.rename(key("default", "pending"), "saved") if r.exists(key("default", "pending")) else None
+    r.set(key("default", "pending"), "damaged")
+    a.signal(signal.SIGTERM)
+    a.wait(15)
+    r.delete(key("default", "pending"))
+    workers("--worker-id", "mender", "--heartbeat-ttl-ms", "1000")
+    assert sorted(x["id"] for x in collect(r, "rep", 3, 20)) == ["s0", "s1", "s2"]
+    assert active_len(r, "leaver") == 0
+
+
+def test_redis_pause_with_mixed_ttls_runs_nothing_twice(workers):
+    """The stall test used the caller's own TTL: a worker with a long TTL
+    saw no stall and recovered a live peer with a short one."""
+    srv = RedisServer().start()
+    try:
+        r = srv.client()
+        ws = [workers("--worker-id", "long", "--heartbeat-ttl-ms", "60000",
+                      redis_server=srv, expect_rc=(0, 1)),
+              workers("--worker-id", "short", "--heartbeat-ttl-ms", "1000",
+                      redis_server=srv, expect_rc=(0, 1))]
+        wait_until(lambda: member_ids(r, "long") and member_ids(r, "short"), 10, "both beat")
+        push(r, "default", *[frame(f"m{i}", "sleep", {"ms": 3000}, reply_to="rep")
+                             for i in range(20)])
+        wait_until(lambda: active_len(r, "long") + active_len(r, "short") == 20, 10, "held")
+        srv.proc.send_signal(signal.SIGSTOP)
+        time.sleep(2.5)
+        srv.proc.send_signal(signal.SIGCONT)
+        assert len(collect(r, "rep", 20, 15)) == 20
+        for w in ws:
+            w.stop()
+        assert [i for i in range(20) if runs(ws, f"m{i}") != 1] == []
+        assert stats(r) == {"processed": 20}
+    finally:
+        srv.cleanup()
+
+
+def test_damaged_clock_key_neither_strands_nor_doubles(r, workers):
+    """The queue's clock was trusted whatever it held: -inf pushed every
+    deadline to inf (a dead worker's frames stranded), nan or inf turned
+    stall detection off, and a missing clock let a beat recover a live
+    worker."""
+    for bad in ("-inf", "inf", "nan", "0"):
+        r.flushall()
+        live = workers("--worker-id", "live", "--heartbeat-ttl-ms", "1000")
+        doomed = workers("--worker-id", "doomed", "--heartbeat-ttl-ms", "1000")
+        wait_until(lambda: member_ids(r, "live") and member_ids(r, "doomed"), 10, "both beat")
+        push(r, "default", *[frame(f"{bad}{i}", "sleep", {"ms": 2500}, reply_to="rep")
+                             for i in range(10)])
+        wait_until(lambda: active_len(r, "live") + active_len(r, "doomed") == 10, 10, "held")
+        r.set(key("default", "clock"), bad)
+        doomed.signal(signal.SIGKILL)
+        doomed.wait(5)
+        assert len(collect(r, "rep", 10, 15)) == 10
+        live.stop()
+        assert r.llen("rep") == 0
+        assert active_len(r, "doomed") == 0
+        assert stats(r)["processed"] == 10
