@@ -16,12 +16,13 @@ static const char *const bodies[SCRIPT__COUNT] = {
     [SCRIPT_BEAT] = LUA_PRELUDE LUA_MSGPACK LUA_BUMP LUA_BEAT,
     [SCRIPT_REQUEUE] = LUA_PRELUDE LUA_REQUEUE,
     [SCRIPT_ORPHANS] = LUA_PRELUDE LUA_ORPHANS,
+    [SCRIPT_SWEEP] = LUA_PRELUDE LUA_SWEEP,
 };
 static const char *const names[SCRIPT__COUNT] = {
     [SCRIPT_TAKE] = "take",       [SCRIPT_SETASIDE] = "setaside",
     [SCRIPT_FINISH] = "finish",   [SCRIPT_PROMOTE] = "promote",
     [SCRIPT_BEAT] = "beat",       [SCRIPT_REQUEUE] = "requeue",
-    [SCRIPT_ORPHANS] = "orphans",
+    [SCRIPT_ORPHANS] = "orphans", [SCRIPT_SWEEP] = "sweep",
 };
 
 const char *script_body(enum script_id id)

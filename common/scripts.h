@@ -13,7 +13,8 @@ enum script_id {
     SCRIPT_PROMOTE,
     SCRIPT_BEAT,
     SCRIPT_REQUEUE,
-    SCRIPT_ORPHANS, /* KEYS active pending; ARGV frames held */
+    SCRIPT_ORPHANS,
+    SCRIPT_SWEEP, /* KEYS active pending; ARGV frames held */
     SCRIPT__COUNT
 };
 

@@ -145,10 +145,65 @@ static void on_promote(evutil_socket_t fd, short what, void *arg)
     promote_round(arg);
 }
 
+static void on_swept(redisReply *rep, void *priv)
+{
+    struct wqueue *q = priv;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING) {
+        snprintf(q->sweep_cursor, sizeof(q->sweep_cursor), "%s",
+                 rep->element[0]->str);
+        if (rep->element[1]->integer > 0)
+            log_warn("%lld active lists on %s had no worker on record; "
+                     "they are recovered once their deadline passes",
+                     rep->element[1]->integer, q->name);
+    } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+        log_limited(&q->beat_log, LOG_ERROR, "sweep on %s failed: %s", q->name,
+                    rep->str);
+    }
+}
+
+/* One SCAN step per queue whose round is under way, a new round once a
+ * minute: a rare repair, so it never costs Redis more than a step a
+ * second. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    static const char *const starting = "start";
+    bool going = false;
+    char ttl[24], count[16];
+    snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->heartbeat_ttl_ms);
+    snprintf(count, sizeof(count), "%d", UPKEEP_SWEEP_COUNT);
+    for (int i = 0; i < w->nq && redis_ready(w->redis) && !w->stopping; i++) {
+        struct wqueue *q = &w->q[i];
+        if (strcmp(q->sweep_cursor, "0") == 0)
+            continue; /* this queue's round is over */
+        const char *cur =
+            strcmp(q->sweep_cursor, starting) == 0 ? "0" : q->sweep_cursor;
+        const char *a[] = {q->keys.workers, cur, q->keys.active_prefix, ttl,
+                           count};
+        redis_script(w->redis, SCRIPT_SWEEP, on_swept, q, 1, 5, a, NULL);
+        going = true;
+    }
+    if (going) {
+        arm(w->sweep_ev, UPKEEP_SWEEP_STEP_MS);
+        return;
+    }
+    for (int i = 0; i < w->nq; i++)
+        snprintf(w->q[i].sweep_cursor, sizeof(w->q[i].sweep_cursor), "%s",
+                 starting);
+    arm(w->sweep_ev, UPKEEP_SWEEP_ROUND_MS);
+}
+
 void upkeep_start(struct worker *w)
 {
     w->heartbeat_ev = evtimer_new(w->base, on_beat, w);
     w->promote_ev = evtimer_new(w->base, on_promote, w);
+    w->sweep_ev = evtimer_new(w->base, on_sweep, w);
+    for (int i = 0; i < w->nq; i++)
+        snprintf(w->q[i].sweep_cursor, sizeof(w->q[i].sweep_cursor), "start");
+    arm(w->sweep_ev, UPKEEP_SWEEP_STEP_MS);
     arm(w->heartbeat_ev, beat_interval(w));
     arm(w->promote_ev, 0);
 }
@@ -159,5 +214,7 @@ void upkeep_stop(struct worker *w)
         event_free(w->heartbeat_ev);
     if (w->promote_ev)
         event_free(w->promote_ev);
-    w->heartbeat_ev = w->promote_ev = NULL;
+    if (w->sweep_ev)
+        event_free(w->sweep_ev);
+    w->heartbeat_ev = w->promote_ev = w->sweep_ev = NULL;
 }

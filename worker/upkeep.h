@@ -11,6 +11,12 @@
 #define UPKEEP_PROMOTE_MAX_MS 250
 #define UPKEEP_PROMOTE_LIMIT 1000
 
+/* A round of the sweep for active lists whose worker is not on record
+ * (sweep.lua) starts this often and goes a step a second. */
+#define UPKEEP_SWEEP_ROUND_MS 60000
+#define UPKEEP_SWEEP_STEP_MS 1000
+#define UPKEEP_SWEEP_COUNT 1000
+
 void upkeep_start(struct worker *w);
 void upkeep_stop(struct worker *w);
 /* Heartbeat and recovery now (also on reconnect). */

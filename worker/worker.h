@@ -44,6 +44,7 @@ struct wqueue {
     uint64_t fetch_broken_until; /* fetch, monotonic ms */
     bool finish_broken;          /* finish: its last batch was refused */
     unsigned finishing;          /* finish: its outcomes not yet landed */
+    char sweep_cursor[24];       /* upkeep: SCAN cursor, "0" between rounds */
     struct log_limit fetch_log, finish_log, reply_log, beat_log, promote_log;
 };
 
@@ -91,7 +92,7 @@ struct worker {
     struct event *flush_ev, *finish_retry;
 
     /* upkeep */
-    struct event *heartbeat_ev, *promote_ev;
+    struct event *heartbeat_ev, *promote_ev, *sweep_ev;
     unsigned promote_left;
     uint64_t promote_next_ms;
 

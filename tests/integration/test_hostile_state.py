@@ -499,3 +499,17 @@ def test_damaged_clock_key_neither_strands_nor_doubles(r, workers):
         assert r.llen("rep") == 0
         assert active_len(r, "doomed") == 0
         assert stats(r)["processed"] == 10
+
+
+def test_active_list_of_a_worker_not_on_record_is_recovered(r, workers):
+    """Recovery looked only at workers on record: with the workers key
+    deleted around a crash, the dead worker's list stayed for good."""
+    a = workers("--worker-id", "unlisted", "--heartbeat-ttl-ms", "1000")
+    push(r, "default", *[frame(f"u{i}", "sleep", {"ms": 3000}, reply_to="rep") for i in range(5)])
+    wait_until(lambda: active_len(r, "unlisted") == 5, 10, "held")
+    a.signal(signal.SIGKILL)
+    a.wait(5)
+    r.delete(key("default", "workers"))
+    workers("--worker-id", "finder", "--heartbeat-ttl-ms", "1000")
+    assert sorted(x["id"] for x in collect(r, "rep", 5, 15)) == [f"u{i}" for i in range(5)]
+    assert active_len(r, "unlisted") == 0
