@@ -42,8 +42,8 @@ static void test_frame_of_exactly_max_bytes(void **state)
         fail_msg("a frame of exactly the limit (%zu bytes) was refused: %s",
                  fr.size, err);
     struct frame_limits under = {fr.size - 1, 100, 0};
-    assert_int_equal(frame_decode(fr.data, fr.size, &under, &f, err, sizeof(err)),
-                     -1);
+    assert_int_equal(
+        frame_decode(fr.data, fr.size, &under, &f, err, sizeof(err)), -1);
     char want[80];
     snprintf(want, sizeof(want), "frame too large (%zu bytes, limit %zu)",
              fr.size, fr.size - 1);
