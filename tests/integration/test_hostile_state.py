@@ -367,6 +367,9 @@ def test_backlog_of_large_frames_drains_without_holding_redis(r, workers):
     made one TAKE run longer than the reply limit, and take and orphan
     return then alternated for ever."""
     pad = b"x" * (900 << 10)
+    # small io jobs first, so the worker's window is wide when the large
+    # ones come: one take may then ask for all of them
+    push(r, "default", *[frame(f"w{i}", "sleep", {"ms": 0}) for i in range(300)])
     push(r, "default", *[msgpack.packb({"v": 1, "job": job_bytes(f"L{i}", "sleep", {"ms": 0},
                                                                  reply_to="rep"),
                                         "pad": pad}, use_bin_type=True) for i in range(60)])
@@ -446,6 +449,7 @@ def test_stop_that_cannot_return_its_frames_leaves_them_to_recovery(r, workers):
     r.set(key("default", "pending"), "damaged")
     a.signal(signal.SIGTERM)
     a.wait(15)
+    assert member_ids(r, "leaver"), "left the heartbeat set with its frames still held"
     r.delete(key("default", "pending"))
     workers("--worker-id", "mender", "--heartbeat-ttl-ms", "1000")
     assert sorted(x["id"] for x in collect(r, "rep", 3, 20)) == ["s0", "s1", "s2"]
