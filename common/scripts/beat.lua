@@ -51,8 +51,7 @@ for j = 1, #lapsed, 2 do
     redis.call('ZREM', KEYS[1], w)
   end
 end
-if dead > 0 then redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[5]) - 1) end
-count(KEYS[3], 'failed', moved + dead)
+dead_pushed(KEYS[5], ARGV[5], KEYS[3], dead)
+count(KEYS[3], 'failed', moved)
 count(KEYS[3], 'retried', moved)
-count(KEYS[3], 'dead', dead)
 return {moved + dead, more}

@@ -21,6 +21,14 @@ end
 local function deadrec(x, err, now, w)
   return string.char(0x84) .. str('frame') .. bin(x) .. str('error') .. str(err) .. str('at') .. uint(now) .. str('worker') .. str(w)
 end
+-- After pushing n dead records: the list trimmed to its length, and the
+-- deaths counted as failed attempts that ended dead.
+local function dead_pushed(dead, deadmax, stats, n)
+  if n == 0 then return end
+  redis.call('LTRIM', dead, 0, tonumber(deadmax) - 1)
+  count(stats, 'failed', n)
+  count(stats, 'dead', n)
+end
 local function toobig(x, max, now, w)
   return deadrec(x, 'frame too large (' .. #x .. ' bytes, limit ' .. max .. ')', now, w)
 end

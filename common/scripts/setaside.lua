@@ -18,9 +18,5 @@ while i < 16 do
     i = i + 1
   end
 end
-if big > 0 then
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-  count(KEYS[3], 'failed', big)
-  count(KEYS[3], 'dead', big)
-end
+dead_pushed(KEYS[2], ARGV[3], KEYS[3], big)
 return big

@@ -27,9 +27,5 @@ for _ = 1, n do
     out[#out + 1] = x
   end
 end
-if big > 0 then
-  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[4]) - 1)
-  count(KEYS[4], 'failed', big)
-  count(KEYS[4], 'dead', big)
-end
+dead_pushed(KEYS[3], ARGV[4], KEYS[4], big)
 return out
