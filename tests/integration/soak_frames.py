@@ -250,21 +250,29 @@ def generate(rng, n):
 
 
 def lenient_id(raw):
-    """The job id a frame carries, read as leniently as can be (first
-    object, trailing bytes ignored), or None."""
-    try:
+    """The job id a frame carries, read as leniently as the worker reads it
+    (first object, trailing bytes ignored, maps as lists of pairs so a key
+    may be a map or an array, ext types of any code, as msgpack allows and
+    the worker accepts), or None."""
+    def first(b):
         u = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
-                             strict_map_key=False)
-        u.feed(raw)
-        f = u.unpack()
-        job = f.get("job") if isinstance(f, dict) else None
+                             strict_map_key=False, object_pairs_hook=list,
+                             ext_hook=lambda code, data: (code, data))
+        u.feed(b)
+        return u.unpack()
+
+    def get(pairs, name):
+        if not isinstance(pairs, list):
+            return None
+        found = [v for kv in pairs if isinstance(kv, tuple) and len(kv) == 2
+                 for k, v in [kv] if k == name]
+        return found[-1] if found else None  # the last occurrence wins
+
+    try:
+        job = get(first(raw), "job")
         if not isinstance(job, bytes):
             return None
-        u = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
-                             strict_map_key=False)
-        u.feed(job)
-        j = u.unpack()
-        jid = j.get("id") if isinstance(j, dict) else None
+        jid = get(first(job), "id")
         return jid if isinstance(jid, str) else None
     except Exception:
         return None
@@ -280,8 +288,18 @@ def account(c, q, frames):
         # Lenient about str fields that are not UTF-8: a damaged job's own
         # bytes may come back in `type` and `error` (test_soak.py checks
         # records for that separately).
-        return msgpack.unpackb(b, raw=False, strict_map_key=False,
-                               unicode_errors="surrogateescape")
+        # Ext types of any code, and maps used as keys deep inside a
+        # result (user.create echoes args) read as pairs: the records' own
+        # keys are always strings.
+        try:
+            return msgpack.unpackb(b, raw=False, strict_map_key=False,
+                                   unicode_errors="surrogateescape",
+                                   ext_hook=lambda code, data: (code, data))
+        except TypeError:
+            return dict(msgpack.unpackb(b, raw=False, strict_map_key=False,
+                                        unicode_errors="surrogateescape",
+                                        ext_hook=lambda code, data: (code, data),
+                                        object_pairs_hook=list))
 
     raws = [f for _, f in frames]
     kinds = [k for k, _ in frames]
