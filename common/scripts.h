@@ -15,6 +15,7 @@ enum script_id {
     SCRIPT_REQUEUE,
     SCRIPT_ORPHANS,
     SCRIPT_SWEEP, /* KEYS active pending; ARGV frames held */
+    SCRIPT_PICK,  /* KEYS pending active; ARGV want scan max budget types */
     SCRIPT__COUNT
 };
 
