@@ -1,4 +1,4 @@
-/* Daemon lifecycle (see daemon.h). */
+/* Daemon lifecycle and the tick (see daemon.h). */
 #include "daemon.h"
 
 #include <event2/event.h>
@@ -10,15 +10,28 @@
 #include <string.h>
 
 #include "clock.h"
-#include "cpupool.h"
 #include "dispatch.h"
 #include "fetch.h"
 #include "finish.h"
-#include "handoff.h"
 #include "http.h"
+#include "jobctx.h"
 #include "log.h"
 #include "redis.h"
 #include "upkeep.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#define NSIGS 3
+
+struct daemon {
+    struct worker w;
+    struct sign_keys keys;
+    struct http *http;
+    bool grace_over, exiting;
+    unsigned exit_left;
+    int exit_code;
+    struct event *grace_ev, *exit_ev, *sig_ev[NSIGS];
+};
 
 static void arm(struct event *ev, uint64_t ms)
 {
@@ -28,11 +41,11 @@ static void arm(struct event *ev, uint64_t ms)
 
 static void on_exit_reply(redisReply *rep, void *priv)
 {
-    struct worker *w = priv;
+    struct daemon *d = priv;
     if (!rep || rep->type == REDIS_REPLY_ERROR)
-        w->exit_code = 1;
-    if (--w->exit_left == 0)
-        event_base_loopexit(w->base, NULL);
+        d->exit_code = 1;
+    if (--d->exit_left == 0)
+        event_base_loopexit(d->w.base, NULL);
 }
 
 static void on_requeued(redisReply *rep, void *priv)
@@ -48,74 +61,95 @@ static void on_requeued(redisReply *rep, void *priv)
 }
 
 /* Last step: every frame left in our active lists goes back to the right
- * end of pending (they run next), and we leave the heartbeat set. */
-static void send_exit(struct worker *w)
+ * end of pending (they run next). One script per queue returns the frames
+ * and leaves the heartbeat set: a worker whose frames could not go back
+ * stays on record, lapses and is recovered by the others. */
+static void send_exit(struct daemon *d)
 {
-    if (w->exit_left || !redis_ready(w->redis))
+    struct worker *w = &d->w;
+    if (d->exit_left || !redis_ready(w->redis))
         return;
-    w->exit_left = (unsigned)w->nq;
+    d->exit_left = (unsigned)w->nq;
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
-        /* One script returns the frames and leaves the heartbeat set:
-         * a worker whose frames could not go back stays on record, lapses
-         * and is recovered by the others. */
         const char *ra[] = {q->keys.active, q->keys.pending, q->keys.workers,
                             w->wid};
-        if (redis_script(w->redis, SCRIPT_REQUEUE, on_requeued, w, 3, 4, ra,
+        if (redis_script(w->redis, SCRIPT_REQUEUE, on_requeued, d, 3, 4, ra,
                          NULL) != 0)
-            w->exit_left--;
+            d->exit_left--;
     }
-    if (w->exit_left == 0) {
-        w->exit_code = 1;
+    if (d->exit_left == 0) {
+        d->exit_code = 1;
         event_base_loopexit(w->base, NULL);
     }
 }
 
-void daemon_progress(struct worker *w)
+/* The tick's last step: a stopping worker exits once nothing runs (or the
+ * grace is over), nothing is being taken and every outcome landed. */
+static void stop_check(struct daemon *d)
 {
-    if (!w->stopping || w->exiting)
+    struct worker *w = &d->w;
+    if (!w->stopping || d->exiting)
         return;
-    bool running = w->cpu_inflight + w->io_inflight > 0;
-    if ((running && !w->grace_over) || !fetch_idle(w) || w->finishing > 0)
+    struct dispatch_load l;
+    dispatch_load(w->dispatch, &l);
+    bool running = l.cpu_inflight + l.io_inflight + l.checking > 0;
+    if ((running && !d->grace_over) || !fetch_idle(w->fetch) ||
+        finish_held(w->finish) > 0)
         return;
-    w->exiting = true;
+    d->exiting = true;
     /* Redis may be away: do not wait for it past one more reply limit. */
-    arm(w->exit_ev, w->s->redis_timeout_ms);
-    send_exit(w);
+    arm(d->exit_ev, w->s->redis_timeout_ms);
+    send_exit(d);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct worker *w = &d->w;
+    (void)fd;
+    (void)what;
+    dispatch_submit(w->dispatch);
+    finish_flush(w->finish);
+    fetch_refill(w->fetch);
+    stop_check(d);
 }
 
 static void on_force_exit(evutil_socket_t fd, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct daemon *d = arg;
     (void)fd;
     (void)what;
     log_error("stopping without Redis: %u outcomes unsent; the active lists "
               "will be recovered by other workers",
-              w->finishing);
-    w->exit_code = 1;
-    event_base_loopexit(w->base, NULL);
+              finish_held(d->w.finish));
+    d->exit_code = 1;
+    event_base_loopexit(d->w.base, NULL);
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct daemon *d = arg;
+    struct worker *w = &d->w;
     (void)fd;
     (void)what;
-    unsigned n = w->cpu_inflight + w->io_inflight;
-    if (n)
+    struct dispatch_load l;
+    dispatch_load(w->dispatch, &l);
+    if (l.cpu_inflight + l.io_inflight)
         log_warn("grace period over: %u jobs still running go back to "
                  "pending",
-                 n);
-    w->grace_over = true;
-    dispatch_abandon_all(w);
+                 l.cpu_inflight + l.io_inflight);
+    d->grace_over = true;
+    dispatch_abandon_all(w->dispatch);
     /* Held outcomes may never land if Redis stays away. */
-    arm(w->exit_ev, w->s->redis_timeout_ms * 2);
-    daemon_progress(w);
+    arm(d->exit_ev, w->s->redis_timeout_ms * 2);
+    stop_check(d);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct daemon *d = arg;
+    struct worker *w = &d->w;
     (void)what;
     if (sig == SIGHUP) {
         if (log_reopen() != 0)
@@ -127,22 +161,25 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     w->stopping = true;
+    struct dispatch_load l;
+    dispatch_load(w->dispatch, &l);
     log_info("stopping on signal %d: %u jobs running, %llu ms grace", (int)sig,
-             w->cpu_inflight + w->io_inflight,
+             l.cpu_inflight + l.io_inflight,
              (unsigned long long)w->s->shutdown_grace_ms);
-    arm(w->grace_ev, w->s->shutdown_grace_ms);
-    daemon_progress(w);
+    arm(d->grace_ev, w->s->shutdown_grace_ms);
+    stop_check(d);
 }
 
 static void on_ready(void *arg)
 {
-    struct worker *w = arg;
-    upkeep_beat(w);
-    finish_flush(w);
-    if (w->exiting)
-        send_exit(w);
+    struct daemon *d = arg;
+    struct worker *w = &d->w;
+    upkeep_beat(w->upkeep);
+    finish_flush(w->finish);
+    if (d->exiting)
+        send_exit(d);
     else
-        fetch_on_ready(w);
+        fetch_on_ready(w->fetch);
 }
 
 /* The cores CPU threads are pinned to, one per thread in turn: --cpu-set,
@@ -164,17 +201,18 @@ static int allowed_cores(const struct settings *s, int *cores)
     return n;
 }
 
-int daemon_run(const struct settings *s, const struct sign_keys *keys)
+/* The static part of the wiring: names, keys, limits, handlers. */
+static void wire(struct daemon *d, const struct settings *s,
+                 const struct sign_keys *keys)
 {
-    struct worker *w = calloc(1, sizeof(*w));
+    struct worker *w = &d->w;
     w->s = s;
-    w->live.lnext = w->live.lprev = &w->live;
     w->lim.max_bytes = s->max_frame_bytes;
     w->lim.max_entries = s->max_entries;
     w->lim.max_string = s->max_string_bytes;
     if (keys && keys->n) {
-        w->keys = *keys;
-        w->have_keys = true;
+        d->keys = *keys;
+        w->keys = &d->keys;
     }
     /* The label keeps room for the nonce within W's 64 bytes. */
     unsigned char nonce[WORKER_NONCE_HEX / 2];
@@ -186,97 +224,104 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->nq = s->nqueues;
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
-        q->w = w;
         q->index = i;
         q->weight = s->queues[i].weight;
         memcpy(q->name, s->queues[i].name, sizeof(q->name));
         keys_init(&q->keys, s->prefix, q->name, w->wid);
     }
     registry_init(&w->reg);
-    /* Start narrow: grow as fast jobs are seen, never hoard slow ones. */
-    w->cpu_slots = s->cpu_threads * CPU_SLOTS_MIN_PER_THREAD;
-    w->cpu_run_ns = CPU_LOOKAHEAD_NS / CPU_SLOTS_MIN_PER_THREAD;
-    w->io_slots = s->io_concurrency;
+}
 
+/* The one way down: Redis first (freeing it runs every pending callback
+ * with a NULL reply, and those may still arm the timers freed below),
+ * then each module, then the loop. A CPU handler that overran cannot be
+ * joined: then nothing more is freed and the process exit ends it. */
+static int teardown(struct daemon *d)
+{
+    struct worker *w = &d->w;
+    int code = d->exit_code;
+    redis_free(w->redis);
+    w->redis = NULL;
+    http_stop(d->http);
+    upkeep_free(w->upkeep);
+    fetch_free(w->fetch);
+    if (!dispatch_free(w->dispatch))
+        return code;
+    finish_free(w->finish);
+    jobs_free(w->jobs);
+    for (int i = 0; i < NSIGS; i++)
+        if (d->sig_ev[i])
+            event_free(d->sig_ev[i]);
+    if (d->grace_ev)
+        event_free(d->grace_ev);
+    if (d->exit_ev)
+        event_free(d->exit_ev);
+    if (w->tick)
+        event_free(w->tick);
+    event_base_free(w->base);
+    sodium_memzero(&d->keys, sizeof(d->keys));
+    free(d);
+    return code;
+}
+
+int daemon_run(const struct settings *s, const struct sign_keys *keys)
+{
+    struct daemon *d = xcalloc(1, sizeof(*d));
+    struct worker *w = &d->w;
+    wire(d, s, keys);
     signal(SIGPIPE, SIG_IGN);
     w->base = event_base_new();
-    w->handoff = handoff_new(w->base, dispatch_deliver, w);
+    if (!w->base) {
+        log_error("cannot start the event loop");
+        free(d);
+        return 1;
+    }
+    w->tick = event_new(w->base, -1, 0, on_tick, d);
+    w->jobs = jobs_new();
     char err[256];
     int cores[SETTINGS_MAX_CPUS];
     int ncores = allowed_cores(s, cores);
-    w->cpu = cpupool_new(s->cpu_threads, cores, ncores, w->handoff, err,
-                         sizeof(err));
-    if (!w->cpu) {
+    w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));
+    if (!w->dispatch) {
         log_error("CPU pool: %s", err);
-        return 1;
+        d->exit_code = 1;
+        return teardown(d);
     }
-    w->submit_ev = event_new(w->base, -1, 0, dispatch_on_submit, w);
-    w->flush_ev = event_new(w->base, -1, 0, finish_on_event, w);
-    w->finish_retry = evtimer_new(w->base, finish_on_event, w);
-    w->fetch_retry = evtimer_new(w->base, fetch_on_retry, w);
-    w->grace_ev = evtimer_new(w->base, on_grace, w);
-    w->exit_ev = evtimer_new(w->base, on_force_exit, w);
-    int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    w->finish = finish_new(w);
+    w->fetch = fetch_new(w);
+    d->grace_ev = evtimer_new(w->base, on_grace, d);
+    d->exit_ev = evtimer_new(w->base, on_force_exit, d);
+    int sigs[NSIGS] = {SIGTERM, SIGINT, SIGHUP};
     sigset_t held;
     sigemptyset(&held);
-    for (int i = 0; i < 3; i++) {
-        w->sig_ev[i] = evsignal_new(w->base, sigs[i], on_signal, w);
-        event_add(w->sig_ev[i], NULL);
+    for (int i = 0; i < NSIGS; i++) {
+        d->sig_ev[i] = evsignal_new(w->base, sigs[i], on_signal, d);
+        event_add(d->sig_ev[i], NULL);
         sigaddset(&held, sigs[i]);
     }
     /* main() held these until now: one sent during start lands here. */
     pthread_sigmask(SIG_UNBLOCK, &held, NULL);
     log_info("jobq-worker %s (key id %s) serving %d queue(s) with %u CPU "
              "threads, %u io slots",
-             s->worker_id, w->wid, w->nq, s->cpu_threads, w->io_slots);
+             s->worker_id, w->wid, w->nq, s->cpu_threads, s->io_concurrency);
     w->redis =
-        redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq, on_ready, w);
-    struct http *http = NULL;
+        redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq, on_ready, d);
+    w->upkeep = upkeep_new(w);
     if (!s->http_off) {
         /* A worker without its metrics port still does its real job. */
-        http = http_start(w, s->http_host, s->http_port,
-                          (unsigned)s->http_max_connections, err, sizeof(err));
-        if (!http)
+        d->http =
+            http_start(w, s->http_host, s->http_port,
+                       (unsigned)s->http_max_connections, err, sizeof(err));
+        if (!d->http)
             log_error("HTTP surface off: %s", err);
     }
-    upkeep_start(w);
 
     event_base_dispatch(w->base);
 
-    int code = w->exit_code;
+    struct finish_counts n;
+    finish_counts(w->finish, &n);
     log_info("stopped: %llu ok, %llu retried, %llu dead, %llu late",
-             (unsigned long long)w->n_ok, (unsigned long long)w->n_retry,
-             (unsigned long long)w->n_dead, (unsigned long long)w->n_late);
-    /* Redis first: freeing it runs every pending callback with a NULL
-     * reply, and those may still arm the timers freed below. */
-    redis_free(w->redis);
-    w->redis = NULL;
-    upkeep_stop(w);
-    http_stop(http);
-    /* A CPU handler that overran cannot be joined; the process exit ends
-     * it. Otherwise everything is released (leak checks see a clean run). */
-    if (w->cpu_inflight == 0) {
-        bool on_thread = false;
-        for (struct jobq_ctx *c = w->live.lnext; c != &w->live; c = c->lnext)
-            on_thread |= c->abandoned && c->h && c->h->cls == JOBQ_CLASS_CPU;
-        if (on_thread)
-            return code;
-        cpupool_free(w->cpu);
-        while (w->live.lnext != &w->live)
-            jobctx_free(w->live.lnext);
-        dispatch_free_pool(w);
-        handoff_free(w->handoff);
-        for (int i = 0; i < 3; i++)
-            event_free(w->sig_ev[i]);
-        event_free(w->submit_ev);
-        event_free(w->flush_ev);
-        event_free(w->finish_retry);
-        event_free(w->fetch_retry);
-        event_free(w->grace_ev);
-        event_free(w->exit_ev);
-        event_base_free(w->base);
-        sodium_memzero(&w->keys, sizeof(w->keys));
-        free(w);
-    }
-    return code;
+             (unsigned long long)n.ok, (unsigned long long)n.retry,
+             (unsigned long long)n.dead, (unsigned long long)n.late);
+    return teardown(d);
 }

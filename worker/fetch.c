@@ -8,32 +8,112 @@
 #include <string.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "dispatch.h"
+#include "finish.h"
+#include "jobctx.h"
 #include "log.h"
 #include "redis.h"
+#include "xalloc.h"
+
+#define FETCH_RETRY_MS 250
+
+struct fqueue {
+    int cw;        /* smooth weighted round-robin state */
+    bool blocking; /* a BLMOVE is outstanding on this queue's slot */
+    /* A queue whose keys Redis refuses (a wrong type, a failing script)
+     * is set aside until then, so the other queues go on being served. */
+    uint64_t broken_until; /* monotonic ms */
+    uint64_t pick_at;      /* monotonic ms: no PICK before */
+    unsigned pick_miss_ms; /* the next wait after a PICK that finds none */
+    struct log_limit log, reply_log;
+};
+
+struct fetch {
+    struct worker *w;
+    struct fqueue q[SETTINGS_MAX_QUEUES];
+    unsigned reserved;   /* room asked for by the outstanding take */
+    unsigned blocking_n; /* outstanding BLMOVEs */
+    bool taking;         /* a take round is out */
+    bool reconciling, reconcile_wanted;
+    unsigned reconcile_left;
+    struct event *retry_ev;
+    struct event *pick_ev; /* the earliest pick_at of a queue that missed */
+    uint64_t pick_wake_at;
+    /* PICK's arguments past the fixed ones: the io job types. */
+    const char **io_types;
+    int n_io;
+};
+
+/* Room for queue qi now: frames a TAKE may move (the CPU room plus the
+ * io room in the share of io jobs seen on qi, so a queue of sleeps fills
+ * the io slots and a queue of hashes takes no more than its threads start
+ * soon), or, while the CPU window is full, io frames a PICK may move. */
+struct room {
+    unsigned take, pick, low;
+};
+
+static unsigned sub(unsigned a, unsigned b)
+{
+    return a > b ? a - b : 0;
+}
+
+static void room_for(const struct fetch *f, int qi, bool filling,
+                     struct room *r)
+{
+    struct dispatch_load l;
+    dispatch_load(f->w->dispatch, &l);
+    unsigned held = f->reserved + f->blocking_n;
+    unsigned io_free = sub(l.io_slots, l.io_inflight + held);
+    unsigned cpu_free = sub(l.cpu_slots, l.cpu_inflight + l.checking + held);
+    unsigned share = dispatch_io_share(f->w->dispatch, qi);
+    *r = (struct room){0, 0, 1};
+    if (cpu_free == 0) {
+        r->pick = io_free;
+        return;
+    }
+    uint64_t io_part = (uint64_t)io_free * share / IO_SHARE_ONE;
+    r->take = cpu_free + (unsigned)io_part;
+    if (r->take > io_free) /* no take is larger than the io slots */
+        r->take = io_free;
+    /* Refill in halves of the window (or whole batches, for a window of
+     * thousands) while jobs are running: a take sent for the first free
+     * slot would hold the one take in flight and keep every batch tiny.
+     * An idle worker takes whatever it can. */
+    unsigned window =
+        l.cpu_slots + (unsigned)((uint64_t)l.io_slots * share / IO_SHARE_ONE);
+    if (window > l.io_slots)
+        window = l.io_slots;
+    unsigned running = l.cpu_inflight + l.io_inflight + l.checking;
+    r->low = window / 2;
+    if (r->low > FETCH_BATCH_MAX)
+        r->low = FETCH_BATCH_MAX;
+    if (!running || filling || r->low == 0)
+        r->low = 1;
+}
+
+static bool servable(const struct fetch *f, int qi, uint64_t now)
+{
+    return !finish_queue_broken(f->w->finish, qi) &&
+           f->q[qi].broken_until <= now;
+}
 
 /* Order of this round: strict queues as listed, then weighted queues by
  * smooth weighted round-robin (nginx's), so weights hold over time and no
  * weighted queue waits long behind another. */
-static bool servable(const struct wqueue *q, uint64_t now)
+static int round_order(struct fetch *f, int *order)
 {
-    return !q->finish_broken && q->fetch_broken_until <= now;
-}
-
-static int round_order(struct worker *w, int *order)
-{
+    struct worker *w = f->w;
     int n = 0, total = 0;
     uint64_t now = clock_mono_ms();
     for (int i = 0; i < w->nq; i++)
-        if (!w->q[i].weight && servable(&w->q[i], now))
+        if (!w->q[i].weight && servable(f, i, now))
             order[n++] = i;
     int first_weighted = n;
     int weighted = 0;
     for (int i = 0; i < w->nq; i++)
-        if (w->q[i].weight && servable(&w->q[i], now)) {
+        if (w->q[i].weight && servable(f, i, now)) {
             weighted++;
-            w->q[i].cw += (int)w->q[i].weight;
+            f->q[i].cw += (int)w->q[i].weight;
             total += (int)w->q[i].weight;
         }
     for (int k = first_weighted; k < first_weighted + weighted; k++) {
@@ -42,214 +122,316 @@ static int round_order(struct worker *w, int *order)
             bool used = false;
             for (int j = first_weighted; j < k; j++)
                 used |= order[j] == i;
-            if (w->q[i].weight && servable(&w->q[i], now) && !used &&
-                (best < 0 || w->q[i].cw > w->q[best].cw))
+            if (w->q[i].weight && servable(f, i, now) && !used &&
+                (best < 0 || f->q[i].cw > f->q[best].cw))
                 best = i;
         }
         if (best < 0)
             break;
         if (k == first_weighted)
-            w->q[best].cw -= total;
+            f->q[best].cw -= total;
         order[n++] = best;
     }
     return n;
 }
 
+/* A round of takes: each queue in order gets a TAKE or a PICK for its
+ * room, until the room is used up. */
 struct take {
-    struct worker *w;
+    struct fetch *f;
     int order[SETTINGS_MAX_QUEUES];
     int n, pos;
-    unsigned want, got;
+    bool pick; /* the call out is a PICK */
+    bool filling;
+    unsigned got;
+    bool empty[SETTINGS_MAX_QUEUES]; /* its pending list was empty */
 };
 
-static void take_next(struct take *t);
-static void kick(struct worker *w, bool filling);
+static void take_step(struct take *t);
+static void kick(struct fetch *f, bool filling);
+static void block_all(struct fetch *f, const bool *empty);
 
-#define FETCH_RETRY_MS 250
+static void arm(struct fetch *f, uint64_t ms)
+{
+    struct timeval tv = clock_timeval(ms);
+    if (!evtimer_pending(f->retry_ev, NULL))
+        evtimer_add(f->retry_ev, &tv);
+}
 
 /* A reply was lost or refused: a take may have moved frames we never saw,
  * so reconcile before taking again, once Redis answers. */
-static void fetch_retry_later(struct worker *w)
+static void retry_later(struct fetch *f)
 {
-    w->reconcile_wanted = true;
-    struct timeval tv = {0, FETCH_RETRY_MS * 1000};
-    evtimer_add(w->fetch_retry, &tv);
+    f->reconcile_wanted = true;
+    arm(f, FETCH_RETRY_MS);
 }
 
 /* Redis refused q's keys (a wrong type, a failing script): the script
  * checked types before writing, so nothing moved. Log it at most once a
  * second, leave q aside for a while and serve the other queues. */
-static void set_aside(struct worker *w, struct wqueue *q, const char *what,
+static void set_aside(struct fetch *f, struct wqueue *q, const char *what,
                       const char *err)
 {
-    log_limited(&q->fetch_log, LOG_ERROR,
+    log_limited(&f->q[q->index].log, LOG_ERROR,
                 "%s on %s failed: %s; serving the "
                 "other queues and trying it again in %d ms",
                 what, q->name, err, FETCH_BROKEN_MS);
-    q->fetch_broken_until = clock_mono_ms() + FETCH_BROKEN_MS;
-    struct timeval tv = clock_timeval(FETCH_BROKEN_MS);
-    if (!evtimer_pending(w->fetch_retry, NULL))
-        evtimer_add(w->fetch_retry, &tv);
+    f->q[q->index].broken_until = clock_mono_ms() + FETCH_BROKEN_MS;
+    arm(f, FETCH_BROKEN_MS);
 }
 
-void fetch_on_retry(evutil_socket_t fd, short what, void *arg)
+static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct fetch *f = arg;
     (void)fd;
     (void)what;
-    if (w->reconcile_wanted)
-        fetch_on_ready(w);
+    if (f->reconcile_wanted)
+        fetch_on_ready(f);
     else
-        fetch_kick(w);
+        kick(f, false);
 }
-static void block_all(struct worker *w);
+
+/* The round is over: wait on empty queues if nothing came, else go on. */
+static void take_done(struct take *t)
+{
+    struct fetch *f = t->f;
+    struct worker *w = f->w;
+    f->taking = false;
+    bool empty[SETTINGS_MAX_QUEUES];
+    memcpy(empty, t->empty, sizeof(empty));
+    unsigned got = t->got;
+    bool filling = t->filling;
+    free(t);
+    if (w->stopping) {
+        worker_wake(w); /* the stop check waits on this reply */
+        return;
+    }
+    if (got == 0)
+        block_all(f, empty);
+    else
+        kick(f, filling);
+}
+
+/* A PICK that found no io frame among the oldest of a non-empty pending
+ * list: not again on that queue for a while (see fetch.h). */
+static void pick_missed(struct fetch *f, int qi)
+{
+    struct fqueue *fq = &f->q[qi];
+    if (!fq->pick_miss_ms)
+        fq->pick_miss_ms = FETCH_PICK_MISS_MS;
+    fq->pick_at = clock_mono_ms() + fq->pick_miss_ms;
+    if (!evtimer_pending(f->pick_ev, NULL) || fq->pick_at < f->pick_wake_at) {
+        struct timeval tv = clock_timeval(fq->pick_miss_ms);
+        evtimer_add(f->pick_ev, &tv);
+        f->pick_wake_at = fq->pick_at;
+    }
+    fq->pick_miss_ms *= 2;
+    if (fq->pick_miss_ms > FETCH_PICK_MISS_MAX_MS)
+        fq->pick_miss_ms = FETCH_PICK_MISS_MAX_MS;
+}
 
 static void on_take(redisReply *rep, void *priv)
 {
     struct take *t = priv;
-    struct worker *w = t->w;
-    struct wqueue *q = &w->q[t->order[t->pos]];
-    w->take_reserved = 0;
+    struct fetch *f = t->f;
+    struct worker *w = f->w;
+    int qi = t->order[t->pos];
+    struct wqueue *q = &w->q[qi];
+    f->reserved = 0;
     if (rep && rep->type == REDIS_REPLY_ERROR) {
-        set_aside(w, q, "take", rep->str);
-        t->pos++;
-        if (t->pos < t->n && !w->stopping) {
-            take_next(t);
-            return;
+        set_aside(f, q, t->pick ? "pick" : "take", rep->str);
+    } else if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        free(t);
+        f->taking = false;
+        retry_later(f);
+        worker_wake(w); /* a stopping worker waits on this reply */
+        return;
+    } else {
+        unsigned frames = 0;
+        long long left = -1; /* PICK: pending's length after it */
+        for (size_t i = 0; i < rep->elements; i++) {
+            redisReply *e = rep->element[i];
+            if (e->type == REDIS_REPLY_STRING) {
+                frames++;
+                if (!w->stopping)
+                    dispatch_frame(w->dispatch, q, e->str, e->len);
+            } else if (e->type == REDIS_REPLY_INTEGER) {
+                left = e->integer;
+            }
         }
-        unsigned got = t->got;
-        free(t);
-        if (w->stopping)
-            daemon_progress(w);
-        else if (got == 0)
-            block_all(w);
-        else
-            fetch_kick(w);
-        return;
+        t->got += frames;
+        if (t->pick) {
+            if (frames)
+                f->q[qi].pick_miss_ms = 0;
+            else if (left > 0)
+                pick_missed(f, qi);
+            t->empty[qi] = left == 0;
+        } else {
+            t->empty[qi] = frames == 0;
+            /* A full batch of the most a take moves: the window is larger
+             * than a batch and still filling, so go on at once rather
+             * than wait for it to drain to the refill mark. */
+            t->filling |= frames == FETCH_BATCH_MAX;
+        }
     }
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        free(t);
-        fetch_retry_later(w);
-        daemon_progress(w); /* a stopping worker waits on this reply */
-        return;
-    }
-    for (size_t i = 0; i < rep->elements; i++) {
-        redisReply *e = rep->element[i];
-        if (e->type == REDIS_REPLY_STRING && !w->stopping)
-            dispatch_frame(w, q, e->str, e->len);
-    }
-    t->got += (unsigned)rep->elements;
     t->pos++;
-    if (t->got < t->want && t->pos < t->n && !w->stopping) {
-        take_next(t);
-        return;
-    }
-    unsigned got = t->got;
-    /* A full batch of the most a take moves: the window is larger than a
-     * batch and still filling, so go on at once rather than wait for it
-     * to drain to the refill mark. */
-    bool filling = got == FETCH_BATCH_MAX;
-    free(t);
-    if (w->stopping) {
-        daemon_progress(w);
-        return;
-    }
-    if (got == 0)
-        block_all(w);
+    if (w->stopping || t->pos >= t->n)
+        take_done(t);
     else
-        kick(w, filling);
+        take_step(t);
 }
 
-static void take_next(struct take *t)
+static int send_take(struct take *t, struct wqueue *q, unsigned want)
 {
-    struct worker *w = t->w;
-    struct wqueue *q = &w->q[t->order[t->pos]];
-    unsigned want = t->want - t->got;
+    struct fetch *f = t->f;
+    const struct settings *s = f->w->s;
     char n[16], max[24], deadmax[24], budget[24];
     snprintf(n, sizeof(n), "%u", want);
     snprintf(budget, sizeof(budget), "%d", FETCH_BATCH_BYTES);
-    snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
-    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
+    snprintf(max, sizeof(max), "%" PRIu64, s->max_frame_bytes);
+    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, s->dead_max);
     const char *argv[] = {
         q->keys.pending, q->keys.active, q->keys.dead, q->keys.stats, n, max,
-        w->wid,          deadmax,        budget};
-    w->take_reserved = want;
-    if (redis_script(w->redis, SCRIPT_TAKE, on_take, t, 4, 9, argv, NULL) !=
-        0) {
-        w->take_reserved = 0;
-        free(t);
+        f->w->wid,       deadmax,        budget};
+    t->pick = false;
+    return redis_script(f->w->redis, SCRIPT_TAKE, on_take, t, 4, 9, argv, NULL);
+}
+
+static int send_pick(struct take *t, struct wqueue *q, unsigned want)
+{
+    struct fetch *f = t->f;
+    char n[16], scan[16], max[24], budget[24];
+    snprintf(n, sizeof(n), "%u", want);
+    snprintf(scan, sizeof(scan), "%d", FETCH_PICK_SCAN);
+    snprintf(max, sizeof(max), "%" PRIu64, f->w->s->max_frame_bytes);
+    snprintf(budget, sizeof(budget), "%d", FETCH_BATCH_BYTES);
+    int argc = 6 + f->n_io;
+    const char **argv = xmalloc(sizeof(*argv) * (size_t)argc);
+    argv[0] = q->keys.pending;
+    argv[1] = q->keys.active;
+    argv[2] = n;
+    argv[3] = scan;
+    argv[4] = max;
+    argv[5] = budget;
+    memcpy(argv + 6, f->io_types, sizeof(*argv) * (size_t)f->n_io);
+    t->pick = true;
+    int rc =
+        redis_script(f->w->redis, SCRIPT_PICK, on_take, t, 2, argc, argv, NULL);
+    free(argv);
+    return rc;
+}
+
+/* Sends the next call of the round, skipping queues without room. */
+static void take_step(struct take *t)
+{
+    struct fetch *f = t->f;
+    uint64_t now = clock_mono_ms();
+    for (; t->pos < t->n; t->pos++) {
+        int qi = t->order[t->pos];
+        struct wqueue *q = &f->w->q[qi];
+        struct room r;
+        room_for(f, qi, t->filling || t->got > 0, &r);
+        unsigned want = 0;
+        int rc;
+        if (r.take >= r.low && r.take > 0) {
+            want = r.take < FETCH_BATCH_MAX ? r.take : FETCH_BATCH_MAX;
+            rc = send_take(t, q, want);
+        } else if (r.pick > 0 && f->n_io > 0 && f->q[qi].pick_at <= now) {
+            want = r.pick < FETCH_BATCH_MAX ? r.pick : FETCH_BATCH_MAX;
+            rc = send_pick(t, q, want);
+        } else {
+            continue;
+        }
+        if (rc == 0) {
+            f->reserved = want;
+            return;
+        }
+        break; /* Redis is away: on_ready starts again */
     }
+    /* Nothing sent for the rest: the round ends here. */
+    t->pos = t->n;
+    take_done(t);
 }
 
 struct blocked {
-    struct worker *w;
+    struct fetch *f;
     struct wqueue *q;
 };
 
 static void on_set_aside(redisReply *rep, void *priv)
 {
-    struct wqueue *q = priv;
+    struct blocked *b = priv;
     if (rep && rep->type == REDIS_REPLY_ERROR)
-        log_limited(&q->fetch_log, LOG_ERROR,
-                    "moving oversized frames of %s to dead failed: %s", q->name,
-                    rep->str);
+        log_limited(&b->f->q[b->q->index].log, LOG_ERROR,
+                    "moving oversized frames of %s to dead failed: %s",
+                    b->q->name, rep->str);
+    free(b);
 }
 
 /* A blocking take handed over a frame over max-frame-bytes: drop this copy
  * at once and let Redis move it (and any like it) to the dead list, so the
  * worker never holds more than the one reply that brought it. */
-static void set_aside_big(struct worker *w, struct wqueue *q, size_t len)
+static void set_aside_big(struct fetch *f, struct wqueue *q, size_t len)
 {
-    log_limited(&q->reply_log, LOG_WARN,
+    const struct settings *s = f->w->s;
+    log_limited(&f->q[q->index].reply_log, LOG_WARN,
                 "frame on %s is dead: frame too large (%zu bytes, limit "
                 "%" PRIu64 ")",
-                q->name, len, w->s->max_frame_bytes);
+                q->name, len, s->max_frame_bytes);
     char max[24], deadmax[24];
-    snprintf(max, sizeof(max), "%" PRIu64, w->s->max_frame_bytes);
-    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
+    snprintf(max, sizeof(max), "%" PRIu64, s->max_frame_bytes);
+    snprintf(deadmax, sizeof(deadmax), "%" PRIu64, s->dead_max);
     const char *a[] = {q->keys.active, q->keys.dead, q->keys.stats, max,
-                       w->wid,         deadmax};
-    redis_script(w->redis, SCRIPT_SETASIDE, on_set_aside, q, 3, 6, a, NULL);
+                       f->w->wid,      deadmax};
+    struct blocked *b = xmalloc(sizeof(*b));
+    *b = (struct blocked){f, q};
+    if (redis_script(f->w->redis, SCRIPT_SETASIDE, on_set_aside, b, 3, 6, a,
+                     NULL) != 0)
+        free(b);
 }
 
 static void on_blmove(redisReply *rep, void *priv)
 {
     struct blocked *b = priv;
-    struct worker *w = b->w;
+    struct fetch *f = b->f;
+    struct worker *w = f->w;
     struct wqueue *q = b->q;
     free(b);
-    q->blocking = false;
-    w->blocking_n--;
+    f->q[q->index].blocking = false;
+    f->blocking_n--;
     if (!rep) {
-        fetch_retry_later(w);
-        daemon_progress(w);
+        retry_later(f);
+        worker_wake(w);
         return;
     }
-    if (rep->type == REDIS_REPLY_STRING && rep->len > w->s->max_frame_bytes)
-        set_aside_big(w, q, rep->len);
-    else if (rep->type == REDIS_REPLY_STRING && !w->stopping)
-        dispatch_frame(w, q, rep->str, rep->len);
-    else if (rep->type == REDIS_REPLY_ERROR) {
-        set_aside(w, q, "blocking take", rep->str);
-        daemon_progress(w);
+    if (rep->type == REDIS_REPLY_STRING && rep->len > w->s->max_frame_bytes) {
+        set_aside_big(f, q, rep->len);
+    } else if (rep->type == REDIS_REPLY_STRING && !w->stopping) {
+        dispatch_frame(w->dispatch, q, rep->str, rep->len);
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        set_aside(f, q, "blocking take", rep->str);
+        worker_wake(w);
         return;
     }
     if (w->stopping) {
-        daemon_progress(w);
+        worker_wake(w);
         return;
     }
-    if (w->reconcile_wanted && !w->reconciling)
-        fetch_on_ready(w);
-    else if (rep->type == REDIS_REPLY_STRING || w->blocking_n == 0)
-        fetch_kick(w);
+    if (f->reconcile_wanted && !f->reconciling)
+        fetch_on_ready(f);
+    else if (rep->type == REDIS_REPLY_STRING || f->blocking_n == 0)
+        kick(f, false);
 }
 
-/* Every queue was empty: wait on each (highest priority first) for as many
- * as there are free slots. */
-static void block_all(struct worker *w)
+/* Queues found empty: wait on each (highest priority first) while there
+ * is room for a frame of either class. A BLMOVE cannot choose the class:
+ * while the CPU window is full it may bring one CPU frame per queue more
+ * than the window, the price of hearing at once of a new io frame. */
+static void block_all(struct fetch *f, const bool *empty)
 {
+    struct worker *w = f->w;
     int order[SETTINGS_MAX_QUEUES];
-    int n = round_order(w, order);
+    int n = round_order(f, order);
     /* Well under the heartbeat TTL: a BLMOVE sent just before this worker
      * froze can still move a frame into its active list, and that frame
      * must land before the list's recovery is over (beat.lua). */
@@ -258,105 +440,81 @@ static void block_all(struct worker *w)
         block_ms = FETCH_BLOCK_MS;
     char timeout[24];
     snprintf(timeout, sizeof(timeout), "%.3f", (double)block_ms / 1000.0);
-    for (int i = 0; i < n && worker_free_slots(w) > 0; i++) {
-        struct wqueue *q = &w->q[order[i]];
-        if (q->blocking)
+    for (int i = 0; i < n; i++) {
+        int qi = order[i];
+        struct wqueue *q = &w->q[qi];
+        struct room r;
+        room_for(f, qi, false, &r);
+        if (f->q[qi].blocking || !empty[qi] || (r.take == 0 && r.pick == 0))
             continue;
         const char *argv[] = {"BLMOVE", q->keys.pending, q->keys.active,
                               "RIGHT",  "LEFT",          timeout};
-        struct blocked *b = malloc(sizeof(*b));
-        *b = (struct blocked){w, q};
+        struct blocked *b = xmalloc(sizeof(*b));
+        *b = (struct blocked){f, q};
         if (redis_blocking(w->redis, q->index, on_blmove, b, block_ms, 6, argv,
                            NULL) != 0) {
             free(b);
             continue;
         }
-        q->blocking = true;
-        w->blocking_n++;
+        f->q[qi].blocking = true;
+        f->blocking_n++;
     }
 }
 
-void fetch_kick(struct worker *w)
+static void kick(struct fetch *f, bool filling)
 {
-    kick(w, false);
+    struct worker *w = f->w;
+    if (w->stopping || f->reconciling || f->taking || !redis_ready(w->redis) ||
+        finish_backlog(w->finish) > FINISH_BACKLOG_MAX)
+        return;
+    struct take *t = xcalloc(1, sizeof(*t));
+    t->f = f;
+    t->filling = filling;
+    t->n = round_order(f, t->order);
+    f->taking = true;
+    take_step(t);
 }
 
-/* Outcomes waiting for Redis, but for those of queues it refuses: those
- * are held apart and take nothing from the others (set aside above). */
-static unsigned backlog(const struct worker *w)
+void fetch_refill(struct fetch *f)
 {
-    unsigned n = w->finishing;
-    for (int i = 0; i < w->nq; i++)
-        if (w->q[i].finish_broken)
-            n -= w->q[i].finishing;
-    return n;
+    kick(f, false);
 }
 
-static void kick(struct worker *w, bool filling)
+bool fetch_idle(const struct fetch *f)
 {
-    if (w->stopping || w->reconciling || w->take_reserved ||
-        !redis_ready(w->redis) || backlog(w) > FINISH_BACKLOG_MAX)
-        return;
-    unsigned free_slots = worker_free_slots(w);
-    /* Refill in halves of the window (or whole batches, for a window of
-     * thousands) while jobs are running: a take sent for the first free
-     * slot would hold the one take in flight and keep every batch tiny.
-     * An idle worker takes whatever it can. */
-    unsigned running = w->cpu_inflight + w->io_inflight;
-    unsigned window = worker_window(w);
-    if (window > w->io_slots) /* no take is larger than the io slots */
-        window = w->io_slots;
-    unsigned low = window / 2;
-    if (low > FETCH_BATCH_MAX)
-        low = FETCH_BATCH_MAX;
-    if (!running || filling || low == 0)
-        low = 1;
-    if (free_slots == 0 || free_slots < low)
-        return;
-    struct take *t = calloc(1, sizeof(*t));
-    t->w = w;
-    t->n = round_order(w, t->order);
-    if (t->n == 0) { /* every queue set aside: the retry timer comes back */
-        free(t);
-        return;
-    }
-    t->want = free_slots < FETCH_BATCH_MAX ? free_slots : FETCH_BATCH_MAX;
-    take_next(t);
-}
-
-bool fetch_idle(const struct worker *w)
-{
-    return w->take_reserved == 0 && w->blocking_n == 0 && !w->reconciling;
+    return !f->taking && f->blocking_n == 0 && !f->reconciling;
 }
 
 static void on_orphans(redisReply *rep, void *priv)
 {
-    struct wqueue *q = priv;
-    struct worker *w = q->w;
+    struct blocked *b = priv;
+    struct fetch *f = b->f;
+    struct wqueue *q = b->q;
+    free(b);
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
         log_warn("returned %lld frames of %s whose take reply was lost",
                  rep->integer, q->name);
     if (rep && rep->type == REDIS_REPLY_ERROR)
-        set_aside(w, q, "returning orphaned frames", rep->str);
+        set_aside(f, q, "returning orphaned frames", rep->str);
     bool failed = !rep;
-    if (--w->reconcile_left == 0) {
-        w->reconciling = false;
+    if (--f->reconcile_left == 0) {
+        f->reconciling = false;
         if (failed)
-            fetch_retry_later(w);
+            retry_later(f);
         else
-            fetch_kick(w);
+            kick(f, false);
     } else if (failed) {
-        w->reconcile_wanted = true;
+        f->reconcile_wanted = true;
     }
 }
 
 /* Frames this worker holds for q: every live job taken from q. */
-static int held_frames(struct worker *w, struct wqueue *q, const char **argv,
+static int held_frames(struct fetch *f, struct wqueue *q, const char **argv,
                        size_t *lens, int max)
 {
+    struct jobs *j = f->w->jobs;
     int n = 0;
-    for (struct jobq_ctx *c = w->live.lnext; c != &w->live && n < max;
-         c = c->lnext)
+    for (struct jobq_ctx *c = jobs_first(j); c && n < max; c = jobs_next(j, c))
         if (c->q == q) {
             argv[n] = c->raw;
             lens[n++] = c->rawlen;
@@ -364,37 +522,64 @@ static int held_frames(struct worker *w, struct wqueue *q, const char **argv,
     return n;
 }
 
-void fetch_on_ready(struct worker *w)
+void fetch_on_ready(struct fetch *f)
 {
-    if (w->reconciling || w->stopping || !redis_ready(w->redis))
+    struct worker *w = f->w;
+    if (f->reconciling || w->stopping || !redis_ready(w->redis))
         return;
-    if (w->take_reserved || w->blocking_n) {
+    if (f->taking || f->blocking_n) {
         /* Wait for replies still owed on other connections: a frame they
          * carry must not be mistaken for an orphan. */
-        w->reconcile_wanted = true;
+        f->reconcile_wanted = true;
         return;
     }
-    w->reconciling = true;
-    w->reconcile_wanted = false;
-    w->reconcile_left = (unsigned)w->nq;
-    int max = (int)w->live_n + 2;
-    const char **argv = malloc(sizeof(*argv) * (size_t)max);
-    size_t *lens = malloc(sizeof(*lens) * (size_t)max);
+    f->reconciling = true;
+    f->reconcile_wanted = false;
+    f->reconcile_left = (unsigned)w->nq;
+    int max = (int)jobs_live(w->jobs) + 2;
+    const char **argv = xmalloc(sizeof(*argv) * (size_t)max);
+    size_t *lens = xmalloc(sizeof(*lens) * (size_t)max);
     for (int i = 0; i < w->nq; i++) {
         struct wqueue *q = &w->q[i];
         argv[0] = q->keys.active;
         lens[0] = strlen(q->keys.active);
         argv[1] = q->keys.pending;
         lens[1] = strlen(q->keys.pending);
-        int n = held_frames(w, q, argv + 2, lens + 2, max - 2);
-        if (redis_script(w->redis, SCRIPT_ORPHANS, on_orphans, q, 2, 2 + n,
+        int n = held_frames(f, q, argv + 2, lens + 2, max - 2);
+        struct blocked *b = xmalloc(sizeof(*b));
+        *b = (struct blocked){f, q};
+        if (redis_script(w->redis, SCRIPT_ORPHANS, on_orphans, b, 2, 2 + n,
                          argv, lens) != 0) {
-            if (--w->reconcile_left == 0) {
-                w->reconciling = false;
-                fetch_retry_later(w);
+            free(b);
+            if (--f->reconcile_left == 0) {
+                f->reconciling = false;
+                retry_later(f);
             }
         }
     }
     free(argv);
     free(lens);
+}
+
+struct fetch *fetch_new(struct worker *w)
+{
+    struct fetch *f = xcalloc(1, sizeof(*f));
+    f->w = w;
+    f->retry_ev = evtimer_new(w->base, on_retry, f);
+    f->pick_ev = evtimer_new(w->base, on_retry, f);
+    f->io_types = xmalloc(sizeof(*f->io_types) * (size_t)(w->reg.n + 1));
+    for (int i = 0; i < w->reg.n; i++)
+        if (w->reg.h[i].cls == JOBQ_CLASS_IO)
+            f->io_types[f->n_io++] = w->reg.h[i].type;
+    return f;
+}
+
+void fetch_free(struct fetch *f)
+{
+    if (!f)
+        return;
+    event_free(f->retry_ev);
+    event_free(f->pick_ev);
+    free(f->io_types);
+    free(f);
 }

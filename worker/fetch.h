@@ -1,11 +1,16 @@
 /* Fetch: takes frames from the served queues into this worker's active
- * lists, never more than there are free slots. Under backlog one TAKE
- * script per queue fills the free slots in one round trip; when every
- * queue is empty, one BLMOVE per queue waits on its own connection. After
- * a dropped connection it first returns frames whose take reply was lost
- * (the ORPHANS script) before taking more. Loop thread only. */
+ * lists, never more than the room dispatch has, judged per queue from the
+ * class mix seen on it. Under backlog one TAKE script per queue fills the
+ * room in one round trip; while the CPU window is full, a PICK script moves
+ * only io frames, even from behind CPU frames in the same list, so io work
+ * never waits on CPU work and no CPU frame is hoarded. When every queue is
+ * empty, one BLMOVE per queue waits on its own connection. After a dropped
+ * connection it first returns frames whose take reply was lost (the
+ * ORPHANS script) before taking more. Loop thread only. */
 #ifndef JOBQ_FETCH_H
 #define JOBQ_FETCH_H
+
+#include <stdbool.h>
 
 #include "worker.h"
 
@@ -19,13 +24,23 @@
  * about the most bytes (a backlog of large frames must not hold Redis). */
 #define FETCH_BATCH_MAX 1000
 #define FETCH_BATCH_BYTES (4 << 20)
+/* A PICK looks at the oldest FETCH_PICK_SCAN frames of pending. One that
+ * finds no io frame there is not repeated on that queue for
+ * FETCH_PICK_MISS_MS, doubling to FETCH_PICK_MISS_MAX_MS while it keeps
+ * missing: each costs Redis about a decode per frame scanned. */
+#define FETCH_PICK_SCAN 256
+#define FETCH_PICK_MISS_MS 25
+#define FETCH_PICK_MISS_MAX_MS 400
 
-/* Take more if slots are free. Cheap to call often. */
-void fetch_kick(struct worker *w);
+struct fetch;
+
+struct fetch *fetch_new(struct worker *w);
+void fetch_free(struct fetch *f);
+
+/* The tick: take more where there is room. Cheap to call often. */
+void fetch_refill(struct fetch *f);
 /* Redis is (again) up: reconcile, then take. */
-void fetch_on_ready(struct worker *w);
-/* The fetch_retry timer's callback (arg: the worker). */
-void fetch_on_retry(int fd, short what, void *arg);
-/* Nothing taken and no reply owed. */
-bool fetch_idle(const struct worker *w);
+void fetch_on_ready(struct fetch *f);
+/* Nothing being taken and no reply owed. */
+bool fetch_idle(const struct fetch *f);
 #endif

@@ -7,106 +7,154 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
-#include "dispatch.h"
-#include "fetch.h"
+#include "clock.h"
 #include "log.h"
 #include "redis.h"
+#include "xalloc.h"
 
-#define FINISH_RETRY_MS 200
+struct fqueue {
+    struct jobq_ctx *head, *tail; /* outcomes not yet sent */
+    unsigned held;                /* not yet acknowledged */
+    bool broken;                  /* its last batch was refused */
+    uint64_t retry_at;            /* monotonic ms: not sent before */
+    struct log_limit log, reply_log;
+};
+
+struct finish {
+    struct worker *w;
+    struct fqueue q[SETTINGS_MAX_QUEUES];
+    unsigned held;
+    struct event *retry_ev;
+    struct finish_counts n;
+};
 
 struct batch {
+    struct finish *f;
     struct wqueue *q;
     struct jobq_ctx *head;
     unsigned n;
 };
 
-void finish_add(struct worker *w, struct jobq_ctx *ctx)
+static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    struct wqueue *q = ctx->q;
-    ctx->next = NULL;
-    if (q->fin_tail)
-        q->fin_tail->next = ctx;
-    else
-        q->fin_head = ctx;
-    q->fin_tail = ctx;
-    w->finishing++;
-    q->finishing++;
-    event_active(w->flush_ev, EV_TIMEOUT, 0);
+    (void)fd;
+    (void)what;
+    finish_flush(arg);
 }
 
-/* Puts a failed batch back in front, in order, and tries again soon. */
-static void hold(struct worker *w, struct batch *b)
+struct finish *finish_new(struct worker *w)
 {
+    struct finish *f = xcalloc(1, sizeof(*f));
+    f->w = w;
+    f->retry_ev = evtimer_new(w->base, on_retry, f);
+    return f;
+}
+
+void finish_free(struct finish *f)
+{
+    if (!f)
+        return;
+    event_free(f->retry_ev);
+    free(f);
+}
+
+void finish_add(struct finish *f, struct jobq_ctx *ctx)
+{
+    struct fqueue *fq = &f->q[ctx->q->index];
+    ctx->next = NULL;
+    if (fq->tail)
+        fq->tail->next = ctx;
+    else
+        fq->head = ctx;
+    fq->tail = ctx;
+    f->held++;
+    fq->held++;
+    worker_wake(f->w);
+}
+
+/* Puts a batch that did not land back in front, in order, and sends it
+ * again soon (not at every tick: a refusing Redis is not to be spun on). */
+static void hold(struct batch *b)
+{
+    struct finish *f = b->f;
+    struct fqueue *fq = &f->q[b->q->index];
     struct jobq_ctx *last = b->head;
-    while (last->next)
-        last = last->next;
-    last->next = b->q->fin_head;
-    if (!b->q->fin_head)
-        b->q->fin_tail = last;
-    b->q->fin_head = b->head;
-    struct timeval tv = {0, FINISH_RETRY_MS * 1000};
-    evtimer_add(w->finish_retry, &tv);
+    for (struct jobq_ctx *c = b->head; c; c = c->next) {
+        c->state = JOB_SETTLED;
+        last = c;
+    }
+    last->next = fq->head;
+    if (!fq->head)
+        fq->tail = last;
+    fq->head = b->head;
+    fq->retry_at = clock_mono_ms() + FINISH_RETRY_MS;
+    struct timeval tv = clock_timeval(FINISH_RETRY_MS);
+    evtimer_add(f->retry_ev, &tv);
+}
+
+static void count(struct finish *f, const struct jobq_ctx *ctx, char landed)
+{
+    if (landed == '0') {
+        f->n.late++;
+        log_info("late finish of job %s on %s: another worker recovered "
+                 "it and owns its result",
+                 ctx->id[0] ? ctx->id : "?", ctx->q->name);
+        return;
+    }
+    switch (ctx->out) {
+    case OUT_OK:
+        f->n.ok++;
+        break;
+    case OUT_RETRY:
+        f->n.retry++;
+        break;
+    case OUT_DEAD:
+        f->n.dead++;
+        break;
+    default:
+        f->n.skip++;
+        break;
+    }
 }
 
 static void on_finished(redisReply *rep, void *priv)
 {
     struct batch *b = priv;
-    struct worker *w = b->q->w;
+    struct finish *f = b->f;
+    struct fqueue *fq = &f->q[b->q->index];
     if (!rep || rep->type != REDIS_REPLY_STRING || rep->len != b->n) {
         /* A refusal (a key of the queue holds another type) sets the
          * queue aside: fetch stops taking from it until a batch lands,
          * and the other queues go on. */
         if (rep)
-            b->q->finish_broken = true;
-        log_limited(&b->q->finish_log, rep ? LOG_ERROR : LOG_WARN,
+            fq->broken = true;
+        log_limited(&fq->log, rep ? LOG_ERROR : LOG_WARN,
                     "finishing %u jobs on %s failed (%s); holding them", b->n,
                     b->q->name,
                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str
                                                           : "no reply");
-        hold(w, b);
+        hold(b);
         free(b);
         return;
     }
-    b->q->finish_broken = false;
+    fq->broken = false;
     struct jobq_ctx *ctx = b->head;
     for (size_t i = 0; i < b->n; i++) {
         struct jobq_ctx *next = ctx->next;
         if (rep->str[i] == 'r')
-            log_limited(&b->q->reply_log, LOG_WARN,
+            log_limited(&fq->reply_log, LOG_WARN,
                         "job %s on %s finished, but its reply_to %.*s "
                         "could not be pushed (it holds another type)",
                         ctx->id, b->q->name, (int)ctx->job.reply_to.len,
                         ctx->job.reply_to.ptr);
-        if (rep->str[i] != '0') {
-            switch (ctx->out) {
-            case OUT_OK:
-                w->n_ok++;
-                break;
-            case OUT_RETRY:
-                w->n_retry++;
-                break;
-            case OUT_DEAD:
-                w->n_dead++;
-                break;
-            default:
-                w->n_skip++;
-                break;
-            }
-        } else {
-            w->n_late++;
-            log_info("late finish of job %s on %s: another worker recovered "
-                     "it and owns its result",
-                     ctx->id[0] ? ctx->id : "?", b->q->name);
-        }
+        count(f, ctx, rep->str[i]);
         jobctx_free(ctx);
         ctx = next;
     }
-    w->finishing -= b->n;
-    b->q->finishing -= b->n;
+    f->held -= b->n;
+    fq->held -= b->n;
     free(b);
-    fetch_kick(w);
-    daemon_progress(w);
+    worker_wake(f->w);
 }
 
 static const char *kind_name(enum outcome o)
@@ -123,14 +171,15 @@ static const char *kind_name(enum outcome o)
     }
 }
 
-static int send_batch(struct worker *w, struct batch *b)
+static int send_batch(struct finish *f, struct batch *b)
 {
+    struct worker *w = f->w;
     struct wqueue *q = b->q;
     int argc =
         FINISH_FIXED_KEYS + 2 * (int)b->n + 3 + FINISH_FIELDS_MAX * (int)b->n;
-    const char **argv = malloc(sizeof(*argv) * (size_t)argc);
-    size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
-    char(*due)[24] = malloc(sizeof(*due) * b->n);
+    const char **argv = xmalloc(sizeof(*argv) * (size_t)argc);
+    size_t *lens = xmalloc(sizeof(*lens) * (size_t)argc);
+    char(*due)[24] = xmalloc(sizeof(*due) * b->n);
     char ttl[24], deadmax[24];
     snprintf(ttl, sizeof(ttl), "%" PRIu64, w->s->result_ttl_s * 1000);
     snprintf(deadmax, sizeof(deadmax), "%" PRIu64, w->s->dead_max);
@@ -190,26 +239,38 @@ static int send_batch(struct worker *w, struct batch *b)
     return rc;
 }
 
-void finish_flush(struct worker *w)
+void finish_flush(struct finish *f)
 {
+    struct worker *w = f->w;
+    uint64_t now = clock_mono_ms();
     for (int i = 0; i < w->nq; i++) {
-        struct wqueue *q = &w->q[i];
-        while (q->fin_head && redis_ready(w->redis)) {
-            struct batch *b = calloc(1, sizeof(*b));
-            b->q = q;
-            b->head = q->fin_head;
-            struct jobq_ctx *last = q->fin_head;
+        struct fqueue *fq = &f->q[i];
+        if (fq->retry_at > now) {
+            if (!evtimer_pending(f->retry_ev, NULL)) {
+                struct timeval tv = clock_timeval(fq->retry_at - now);
+                evtimer_add(f->retry_ev, &tv);
+            }
+            continue;
+        }
+        while (fq->head && redis_ready(w->redis)) {
+            struct batch *b = xcalloc(1, sizeof(*b));
+            b->f = f;
+            b->q = &w->q[i];
+            b->head = fq->head;
+            struct jobq_ctx *last = fq->head;
             b->n = 1;
             while (last->next && b->n < FINISH_BATCH_MAX) {
                 last = last->next;
                 b->n++;
             }
-            q->fin_head = last->next;
-            if (!q->fin_head)
-                q->fin_tail = NULL;
+            fq->head = last->next;
+            if (!fq->head)
+                fq->tail = NULL;
             last->next = NULL;
-            if (send_batch(w, b) != 0) {
-                hold(w, b);
+            for (struct jobq_ctx *c = b->head; c; c = c->next)
+                c->state = JOB_FINISHING;
+            if (send_batch(f, b) != 0) {
+                hold(b);
                 free(b);
                 break;
             }
@@ -217,9 +278,26 @@ void finish_flush(struct worker *w)
     }
 }
 
-void finish_on_event(int fd, short what, void *arg)
+unsigned finish_held(const struct finish *f)
 {
-    (void)fd;
-    (void)what;
-    finish_flush(arg);
+    return f->held;
+}
+
+unsigned finish_backlog(const struct finish *f)
+{
+    unsigned n = f->held;
+    for (int i = 0; i < f->w->nq; i++)
+        if (f->q[i].broken)
+            n -= f->q[i].held;
+    return n;
+}
+
+bool finish_queue_broken(const struct finish *f, int qi)
+{
+    return f->q[qi].broken;
+}
+
+void finish_counts(const struct finish *f, struct finish_counts *out)
+{
+    *out = f->n;
 }

@@ -7,6 +7,7 @@
 
 #include "dispatch.h"
 #include "jobctx.h"
+#include "worker.h"
 
 const msgpack_object *jobq_args(const jobq_ctx *ctx)
 {
@@ -89,7 +90,7 @@ int jobq_cancelled(const jobq_ctx *ctx)
 
 struct event_base *jobq_loop(const jobq_ctx *ctx)
 {
-    return dispatch_loop(ctx->w);
+    return ctx->w->base;
 }
 
 void jobq_set_state(jobq_ctx *ctx, void *state)

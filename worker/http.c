@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "dispatch.h"
+#include "finish.h"
 #include "log.h"
 #include "redis.h"
 
@@ -303,25 +305,31 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     struct http *h = arg;
     struct worker *w = h->w;
     struct evbuffer *b = evbuffer_new();
+    struct finish_counts n;
+    finish_counts(w->finish, &n);
+    struct dispatch_load l;
+    dispatch_load(w->dispatch, &l);
     metric(b, "jobq_jobs_ok_total", "counter",
-           "Jobs finished ok by this worker.", w->n_ok);
+           "Jobs finished ok by this worker.", n.ok);
     metric(b, "jobq_jobs_retried_total", "counter",
-           "Failed attempts scheduled again.", w->n_retry);
+           "Failed attempts scheduled again.", n.retry);
     metric(b, "jobq_jobs_dead_total", "counter",
-           "Jobs that became dead records.", w->n_dead);
+           "Jobs that became dead records.", n.dead);
     metric(b, "jobq_jobs_late_total", "counter",
-           "Finishes fenced because another worker recovered the job.",
-           w->n_late);
+           "Finishes fenced because another worker recovered the job.", n.late);
     metric(b, "jobq_jobs_skipped_total", "counter",
-           "Redelivered jobs whose result already said ok.", w->n_skip);
+           "Redelivered jobs whose result already said ok.", n.skip);
+    metric(b, "jobq_result_checks_total", "counter",
+           "Result lookups before running a redelivered job again.",
+           dispatch_rechecks(w->dispatch));
     metric(b, "jobq_cpu_inflight", "gauge",
-           "CPU jobs taken and not yet answered.", w->cpu_inflight);
+           "CPU jobs taken and not yet answered.", l.cpu_inflight);
     metric(b, "jobq_io_inflight", "gauge", "IO jobs running on the loop.",
-           w->io_inflight);
+           l.io_inflight);
     metric(b, "jobq_cpu_window", "gauge",
-           "CPU jobs this worker takes ahead (adaptive).", w->cpu_slots);
+           "CPU jobs this worker takes ahead (adaptive).", l.cpu_slots);
     metric(b, "jobq_finish_backlog", "gauge",
-           "Outcomes not yet acknowledged by Redis.", w->finishing);
+           "Outcomes not yet acknowledged by Redis.", finish_held(w->finish));
     metric(b, "jobq_redis_up", "gauge", "1 when every Redis connection is up.",
            redis_ready(w->redis));
     metric(b, "jobq_stopping", "gauge", "1 after SIGTERM or SIGINT.",

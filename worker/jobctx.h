@@ -1,7 +1,9 @@
-/* One taken frame on its way through the worker: decoded, run, answered,
- * finished. It is the jobq_ctx that handlers see. Owned by dispatch from
- * take to finish acknowledgement; a CPU pool thread borrows it while the
- * handler runs (the handoff orders those accesses). */
+/* Job contexts: one taken frame on its way through the worker, decoded,
+ * run, answered, finished. It is the jobq_ctx that handlers see. Its one
+ * lifecycle state says which module holds it; a CPU pool thread borrows it
+ * while its handler runs (the handoff orders those accesses). Contexts are
+ * pooled with their buffers and timer, so a job costs no malloc for them.
+ * Loop thread only, but for the fields a running CPU handler writes. */
 #ifndef JOBQ_JOBCTX_H
 #define JOBQ_JOBCTX_H
 
@@ -16,15 +18,28 @@
 
 struct worker;
 struct wqueue;
+struct jobs;
+
+enum jobctx_state {
+    JOB_DECODED,   /* dispatch: taken, being decoded and checked */
+    JOB_CHECKING,  /* recheck: redelivered, its result being looked up */
+    JOB_STAGED,    /* dispatch: a CPU job waiting for this turn's submit */
+    JOB_RUNNING,   /* its handler runs (pool thread or loop) */
+    JOB_SETTLED,   /* dispatch: outcome encoded, handed to finish */
+    JOB_FINISHING, /* finish: its batch is out to Redis */
+    JOB_ABANDONED, /* stopped without an outcome: its frame stays in active */
+};
 
 enum outcome { OUT_NONE, OUT_OK, OUT_RETRY, OUT_DEAD, OUT_SKIP };
 
 struct jobq_ctx {
     struct task task;               /* CPU pool link */
     struct jobq_ctx *next;          /* finish batch link */
-    struct jobq_ctx *lprev, *lnext; /* worker's list of live jobs */
+    struct jobq_ctx *lprev, *lnext; /* jobs: every context not freed */
+    struct jobs *jobs;
     struct worker *w;
     struct wqueue *q;
+    enum jobctx_state state;
 
     char *raw; /* the frame exactly as taken, owned */
     size_t rawlen, rawcap;
@@ -46,7 +61,7 @@ struct jobq_ctx {
     char err[FRAME_ERROR_MAX + 1];
 
     atomic_int cancelled;
-    bool timed_out, abandoned, running, checking;
+    bool timed_out;
     struct event *deadline;
     void *hstate;
 
@@ -60,4 +75,21 @@ struct jobq_ctx {
     uint64_t due_ms;
     char result_key[KEYS_MAX];
 };
+
+struct jobs *jobs_new(void);
+/* Frees the pooled contexts and every live one (the caller knows no
+ * thread still holds any). */
+void jobs_free(struct jobs *j);
+/* Contexts not yet freed: taken and not finished. */
+unsigned jobs_live(const struct jobs *j);
+/* Live contexts, newest first; NULL after the last. */
+struct jobq_ctx *jobs_first(struct jobs *j);
+struct jobq_ctx *jobs_next(struct jobs *j, struct jobq_ctx *ctx);
+
+/* A context in state JOB_DECODED holding a copy of the frame bytes. */
+struct jobq_ctx *jobctx_new(struct jobs *j, struct worker *w, struct wqueue *q,
+                            const char *raw, size_t len);
+/* Finished with ctx: back to the pool (or to malloc). */
+void jobctx_free(struct jobq_ctx *ctx);
+const char *jobctx_state_name(enum jobctx_state s);
 #endif

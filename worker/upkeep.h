@@ -17,8 +17,12 @@
 #define UPKEEP_SWEEP_STEP_MS 1000
 #define UPKEEP_SWEEP_COUNT 1000
 
-void upkeep_start(struct worker *w);
-void upkeep_stop(struct worker *w);
-/* Heartbeat and recovery now (also on reconnect). */
-void upkeep_beat(struct worker *w);
+struct upkeep;
+
+/* Starts the timers. */
+struct upkeep *upkeep_new(struct worker *w);
+void upkeep_free(struct upkeep *u);
+/* Heartbeat and recovery now (also on reconnect, and when stopping: the
+ * beat then says so). */
+void upkeep_beat(struct upkeep *u);
 #endif

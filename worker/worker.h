@@ -1,51 +1,35 @@
-/* The worker's wiring: the state the loop-thread modules share. Each field
- * group names the one module that writes it; the others only read. */
+/* The worker's wiring: what every loop module may read, and nothing a
+ * module owns. Each module keeps its own state private (an opaque struct
+ * made by its x_new and freed by its x_free, with its own events); this
+ * struct only points at them, in the job's direction: fetch -> dispatch
+ * (-> recheck, cpu pool) -> finish, with upkeep beside. Written by the
+ * daemon alone, at start and when it begins to stop. */
 #ifndef JOBQ_WORKER_H
 #define JOBQ_WORKER_H
 
+#include <event2/event.h>
 #include <stdbool.h>
-#include <stdint.h>
 
 #include "frame.h"
-#include "jobctx.h"
 #include "keys.h"
-#include "log.h"
 #include "registry.h"
 #include "settings.h"
 #include "sign.h"
 
-struct event;
-struct event_base;
+struct redis;
+struct jobs;
+struct dispatch;
+struct finish;
+struct fetch;
+struct upkeep;
 
-/* How much CPU work is taken ahead of the pool: about CPU_LOOKAHEAD_NS of
- * work per thread, judged by a moving average of handler run time, so the
- * threads stay busy across a finish and a take round trip for microsecond
- * jobs (up to the max), while slow jobs (argon2id) stay near two per thread
- * and one replica cannot hoard a backlog its peers could be running. */
-#define CPU_LOOKAHEAD_NS 2000000u
-#define CPU_SLOTS_MIN_PER_THREAD 2u
-#define CPU_SLOTS_MAX_PER_THREAD 256u
-/* Outcomes held unacknowledged (Redis away) before fetching pauses. */
-#define FINISH_BACKLOG_MAX 4096
-/* Outcomes per finishing script call. */
-#define FINISH_BATCH_MAX 256
-
+/* A served queue: its name and keys, fixed at start. Its index is the
+ * same in every module's per-queue state. */
 struct wqueue {
-    struct worker *w;
     int index;
     char name[65];
     unsigned weight; /* 0: strict priority */
-    int cw;          /* fetch: smooth weighted round-robin state */
-    bool blocking;   /* fetch: a BLMOVE is outstanding on slot index */
     struct keys keys;
-    struct jobq_ctx *fin_head, *fin_tail; /* finish: outcomes not yet sent */
-    /* A queue whose keys Redis refuses (a wrong type, a failing script) is
-     * set aside until then, so the other queues go on being served. */
-    uint64_t fetch_broken_until; /* fetch, monotonic ms */
-    bool finish_broken;          /* finish: its last batch was refused */
-    unsigned finishing;          /* finish: its outcomes not yet landed */
-    char sweep_cursor[24];       /* upkeep: SCAN cursor, "0" between rounds */
-    struct log_limit fetch_log, finish_log, reply_log, beat_log, promote_log;
 };
 
 /* A worker's key id (protocol.md: W): the configured name, the human
@@ -60,74 +44,30 @@ struct worker {
     struct event_base *base;
     struct redis *redis;
     struct jobq_registry reg;
-    struct sign_keys keys;
-    bool have_keys;
-    struct handoff *handoff;
-    struct cpupool *cpu;
+    const struct sign_keys *keys; /* NULL: no signing keys */
     struct frame_limits lim;
     int nq;
     struct wqueue q[SETTINGS_MAX_QUEUES];
 
-    /* dispatch */
-    unsigned cpu_slots, io_slots, cpu_inflight, io_inflight;
-    uint64_t cpu_run_ns;  /* moving average of a CPU handler's run time */
-    unsigned io_share;    /* moving share of io jobs, of IO_SHARE_ONE */
-    struct jobq_ctx live; /* sentinel: every job between take and finish */
-    unsigned live_n;
-    struct jobq_ctx *ctx_pool; /* finished contexts kept for reuse */
-    unsigned ctx_pool_n;
-    struct task *staged_first, *staged_last; /* CPU jobs not yet submitted */
-    unsigned staged_n;
-    struct event *submit_ev;
+    struct jobs *jobs;
+    struct dispatch *dispatch;
+    struct finish *finish;
+    struct fetch *fetch;
+    struct upkeep *upkeep;
 
-    /* fetch */
-    unsigned take_reserved; /* slots asked for by an outstanding take */
-    unsigned blocking_n;    /* outstanding BLMOVEs */
-    bool reconciling, reconcile_wanted;
-    unsigned reconcile_left;
-    struct event *fetch_retry;
-
-    /* finish */
-    unsigned finishing; /* outcomes produced and not yet acknowledged */
-    struct event *flush_ev, *finish_retry;
-
-    /* upkeep */
-    struct event *heartbeat_ev, *promote_ev, *sweep_ev;
-    unsigned promote_left;
-    uint64_t promote_next_ms;
-
-    /* daemon */
-    bool stopping, grace_over, exiting;
-    unsigned exit_left;
-    struct event *grace_ev, *exit_ev;
-    struct event *sig_ev[3];
-    int exit_code;
-    uint64_t n_ok, n_retry, n_dead, n_late, n_skip;
+    /* The tick (see worker_wake) and whether a stop has begun: a stopping
+     * worker takes nothing new. */
+    struct event *tick;
+    bool stopping;
 };
 
-/* A frame's class is known only once it is read, so the worker holds the
- * CPU window plus the io window in the share of io jobs seen lately: a
- * queue of sleeps fills its io slots, a queue of hashes takes no more
- * than its threads can start soon (hoarded CPU jobs wait here while
- * another replica could run them). */
-#define IO_SHARE_ONE 1024u
-
-static inline unsigned worker_window(const struct worker *w)
+/* A module made progress that others may follow up: run the tick once
+ * this round of callbacks is over. The tick runs, in this order,
+ * dispatch's staged CPU submissions, finish's flush, fetch's refill and
+ * the stop check (Redis' beforeSleep), so no module calls back up the
+ * job's way and a burst of completions costs one of each. */
+static inline void worker_wake(struct worker *w)
 {
-    return w->cpu_slots +
-           (unsigned)((uint64_t)w->io_slots * w->io_share / IO_SHARE_ONE);
-}
-
-static inline unsigned worker_free_slots(const struct worker *w)
-{
-    unsigned running = w->cpu_inflight + w->io_inflight;
-    unsigned win = worker_window(w);
-    unsigned n = win > running ? win - running : 0;
-    unsigned i =
-        w->io_slots > w->io_inflight ? w->io_slots - w->io_inflight : 0;
-    if (n > i)
-        n = i;
-    unsigned held = w->take_reserved + w->blocking_n;
-    return n > held ? n - held : 0;
+    event_active(w->tick, EV_TIMEOUT, 0);
 }
 #endif
