@@ -141,7 +141,9 @@ struct take {
     struct fetch *f;
     int order[SETTINGS_MAX_QUEUES];
     int n, pos;
-    bool pick; /* the call out is a PICK */
+    bool pick;     /* the call out is a PICK */
+    unsigned want; /* frames it asked for */
+    bool full;     /* a TAKE brought all it asked for: the round is over */
     bool filling;
     unsigned got;
     bool empty[SETTINGS_MAX_QUEUES]; /* its pending list was empty */
@@ -268,13 +270,26 @@ static void on_take(redisReply *rep, void *priv)
             t->empty[qi] = left == 0;
         } else {
             t->empty[qi] = frames == 0;
+            t->full = frames == t->want;
             /* A full batch of the most a take moves: the window is larger
              * than a batch and still filling, so go on at once rather
              * than wait for it to drain to the refill mark. */
             t->filling |= frames == FETCH_BATCH_MAX;
         }
     }
-    t->pos++;
+    /* A round hands out the room there was when it began, in order: a
+     * queue that filled its TAKE ends it (room that came back meanwhile
+     * is the next round's, in the next weighted order); one that ran
+     * short passes the rest on. After a PICK the same queue is looked at
+     * again: more io frames may be there, or CPU room may have come while
+     * it was out, and a lower queue must not be served before it. A PICK
+     * that moved nothing either closed the queue's gate or found it
+     * empty, so this ends. */
+    if (t->full)
+        t->pos = t->n;
+    else if (!(t->pick && rep && rep->type == REDIS_REPLY_ARRAY &&
+               !t->empty[qi]))
+        t->pos++;
     if (w->stopping || t->pos >= t->n)
         take_done(t);
     else
@@ -321,6 +336,38 @@ static int send_pick(struct take *t, struct wqueue *q, unsigned want)
     return rc;
 }
 
+/* What a round would send on qi now: a TAKE, a PICK or nothing. */
+enum call { CALL_NONE, CALL_TAKE, CALL_PICK };
+
+static enum call call_for(const struct fetch *f, int qi, bool filling,
+                          uint64_t now, unsigned *want)
+{
+    struct room r;
+    room_for(f, qi, filling, &r);
+    unsigned n = 0;
+    enum call c = CALL_NONE;
+    if (r.take >= r.low && r.take > 0) {
+        n = r.take;
+        c = CALL_TAKE;
+    } else if (r.pick > 0 && f->n_io > 0 && f->q[qi].pick_at <= now) {
+        n = r.pick;
+        c = CALL_PICK;
+    }
+    *want = n < FETCH_BATCH_MAX ? n : FETCH_BATCH_MAX;
+    return c;
+}
+
+static bool any_room(const struct fetch *f, bool filling)
+{
+    uint64_t now = clock_mono_ms();
+    unsigned want;
+    for (int i = 0; i < f->w->nq; i++)
+        if (servable(f, i, now) &&
+            call_for(f, i, filling, now, &want) != CALL_NONE)
+            return true;
+    return false;
+}
+
 /* Sends the next call of the round, skipping queues without room. */
 static void take_step(struct take *t)
 {
@@ -329,21 +376,21 @@ static void take_step(struct take *t)
     for (; t->pos < t->n; t->pos++) {
         int qi = t->order[t->pos];
         struct wqueue *q = &f->w->q[qi];
-        struct room r;
-        room_for(f, qi, t->filling || t->got > 0, &r);
-        unsigned want = 0;
+        unsigned want;
         int rc;
-        if (r.take >= r.low && r.take > 0) {
-            want = r.take < FETCH_BATCH_MAX ? r.take : FETCH_BATCH_MAX;
+        switch (call_for(f, qi, t->filling || t->got > 0, now, &want)) {
+        case CALL_TAKE:
             rc = send_take(t, q, want);
-        } else if (r.pick > 0 && f->n_io > 0 && f->q[qi].pick_at <= now) {
-            want = r.pick < FETCH_BATCH_MAX ? r.pick : FETCH_BATCH_MAX;
+            break;
+        case CALL_PICK:
             rc = send_pick(t, q, want);
-        } else {
+            break;
+        default:
             continue;
         }
         if (rc == 0) {
             f->reserved = want;
+            t->want = want;
             return;
         }
         break; /* Redis is away: on_ready starts again */
@@ -464,8 +511,19 @@ static void block_all(struct fetch *f, const bool *empty)
 static void kick(struct fetch *f, bool filling)
 {
     struct worker *w = f->w;
+    if (f->reconcile_wanted && !f->reconciling) {
+        /* A reply was lost: the frames it may have moved go back before
+         * anything more is taken (fetch_on_ready waits for replies still
+         * owed). */
+        fetch_on_ready(f);
+        return;
+    }
     if (w->stopping || f->reconciling || f->taking || !redis_ready(w->redis) ||
         finish_backlog(w->finish) > FINISH_BACKLOG_MAX)
+        return;
+    /* A round that could take nothing must not turn the weighted order
+     * either (round_order moves it on), or weights would blur. */
+    if (!any_room(f, filling))
         return;
     struct take *t = xcalloc(1, sizeof(*t));
     t->f = f;
