@@ -65,7 +65,7 @@ if [ "${1:-}" != "--quick" ]; then
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
         -DJOBQ_SANITIZE=thread
-    step "CPU pool and handoff (TSan)" ctest --test-dir build-tsan --output-on-failure -R 'unit_(cpupool|handlers)'
+    step "CPU pool and handoff (TSan)" ctest --test-dir build-tsan --output-on-failure -R 'unit_(cpupool|handlers|loop)'
     step "worker end to end (TSan)" env JOBQ_WORKER="$ROOT/build-tsan/jobq-worker" \
         JOBQ_TEST_SLOWDOWN=3 $PY -m pytest -q -p no:cacheprovider tests/integration/test_jobs.py
 

@@ -201,12 +201,13 @@ static void test_fetch_full_cpu_window_picks_io_frames(void **state)
     struct fx *fx = *state;
     struct frames f = {0};
     fill_cpu_window(fx, &f);
-    /* The round goes on to qb, with only io room. */
+    /* The TAKE filled the window: the next round starts again at qa,
+     * with only io room. */
     struct fake_call *c = fake_next();
     assert_script(c, SCRIPT_PICK);
     assert_int_equal(c->nkeys, 2);
-    assert_arg(c, 0, fx->w.q[1].keys.pending);
-    assert_arg(c, 1, fx->w.q[1].keys.active);
+    assert_arg(c, 0, fx->w.q[0].keys.pending);
+    assert_arg(c, 1, fx->w.q[0].keys.active);
     char want[16];
     struct dispatch_load l = load(fx);
     snprintf(want, sizeof(want), "%u", l.io_slots - l.io_inflight);
@@ -223,13 +224,13 @@ static void test_fetch_pick_miss_backs_off_that_queue(void **state)
     fill_cpu_window(fx, &f);
     struct fake_call *c = fake_next();
     assert_script(c, SCRIPT_PICK);
-    assert_arg(c, 0, fx->w.q[1].keys.pending);
-    /* No io frame among qb's oldest, 5 frames left in its pending. */
+    assert_arg(c, 0, fx->w.q[0].keys.pending);
+    /* No io frame among qa's oldest, 5 frames left in its pending. */
     fake_reply(c, fake_rep_array_int(0, NULL, NULL, 5));
-    /* The next round picks on qa only. */
+    /* qa's gate is closed: the round goes on to qb. */
     c = fake_next();
     assert_script(c, SCRIPT_PICK);
-    assert_arg(c, 0, fx->w.q[0].keys.pending);
+    assert_arg(c, 0, fx->w.q[1].keys.pending);
     assert_int_equal(fake_pending(), 1);
     fake_reply(c, fake_rep_array_int(0, NULL, NULL, 3));
     /* Both missed, neither is empty: no PICK, no BLMOVE right away. */
@@ -309,24 +310,12 @@ test_fetch_lost_take_reply_returns_orphans_before_taking(void **state)
     frames_free(&f);
 }
 
-/* Tests pinning a known bug are skipped unless JOBQ_RUN_KNOWN_BUGS is
- * set; each names its bug. */
-static bool skip_known_bug(void)
-{
-    return !getenv("JOBQ_RUN_KNOWN_BUGS");
-}
-
-/* KNOWN BUG (fetch.c, kick): a lost BLMOVE reply sets reconcile_wanted,
- * but kick() checks only reconciling, and redis_ready() looks at the
- * command connection alone, which a blocking connection's drop leaves up:
- * the very next tick sends a TAKE before the ORPHANS script, against
- * fetch.h's "first returns frames whose take reply was lost ... before
- * taking more". */
+/* A lost BLMOVE reply sets reconcile_wanted while redis_ready() (the
+ * command connection) stays up: the next tick must send ORPHANS, never a
+ * TAKE first (fetch.h). Was a bug: kick() looked only at reconciling. */
 static void
 test_fetch_lost_blmove_reply_returns_orphans_before_taking(void **state)
 {
-    if (skip_known_bug())
-        skip();
     struct fx *fx = *state;
     tick(fx);
     reply_empty(fake_next());
@@ -340,16 +329,12 @@ test_fetch_lost_blmove_reply_returns_orphans_before_taking(void **state)
         fail_msg("a TAKE went out before the ORPHANS script");
 }
 
-/* KNOWN BUG (fetch.c, fetch_on_ready and take_done): a reconcile asked for
- * while a take round is out is only put off (reconcile_wanted); nothing
- * but a BLMOVE reply (on_blmove) or another on_ready takes it up again.
- * take_done goes on taking, so under a backlog (no BLMOVE) the frames
- * whose take reply was lost stay in this worker's active list, which no
- * other worker recovers while this one beats. */
+/* A reconcile asked for while a take round is out runs once the round
+ * is over, even under a backlog (no BLMOVE reply to take it up). Was a
+ * bug: take_done went on taking, and the frames whose take reply was lost
+ * stayed in this worker's active list. */
 static void test_fetch_reconcile_put_off_by_a_take_runs_after_it(void **state)
 {
-    if (skip_known_bug())
-        skip();
     struct fx *fx = *state;
     struct frames f = {0};
     frames_add(&f, "nap", "sleep", "ms", 0, NULL, 0);
