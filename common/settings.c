@@ -255,7 +255,7 @@ const struct setting_def settings_table[] = {
      .metavar = "DIR",
      .check = check_file_root,
      .help = "the only directory file.* handlers may touch (an absolute "
-             "path); unset disables them"},
+             "path; those handlers are planned); unset disables them"},
     {.name = "signing-keys",
      .type = SETTING_STRING,
      .dflt_doc = "unset",
@@ -276,8 +276,9 @@ const struct setting_def settings_table[] = {
      .flags = SETTING_SECRET,
      .metavar = "TOKEN",
      .check = check_admin_token,
-     .help = "bearer token the HTTP API demands for every change (at least "
-             "16 characters); unset: changes are refused"},
+     .help = "bearer token the HTTP API is to demand for every change (at "
+             "least 16 characters; the API is planned, nothing reads it yet); "
+             "unset: changes are refused"},
     {.name = "handler-setting",
      .type = SETTING_CUSTOM,
      .dflt_doc = "none",

@@ -486,8 +486,84 @@ static void test_table_is_consistent(void **state)
     free(buf);
 }
 
-int main(void)
+/* docs/settings.md carries the table settings_markdown prints, between two
+ * markers; `test_settings --write-docs` rewrites it. */
+#define DOCS JOBQ_SOURCE_DIR "/docs/settings.md"
+#define BEGIN_MARK "<!-- settings table: begin -->\n"
+#define END_MARK "<!-- settings table: end -->\n"
+
+static char *read_all(const char *path)
 {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        fputc(c, m);
+    fclose(f);
+    fclose(m);
+    return buf;
+}
+
+static char *markdown(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_markdown(f);
+    fclose(f);
+    return buf;
+}
+
+static void test_docs_list_every_setting(void **state)
+{
+    (void)state;
+    char *doc = read_all(DOCS), *want = markdown();
+    assert_non_null(doc);
+    for (size_t i = 0; i < settings_table_len; i++) {
+        char flag[80];
+        snprintf(flag, sizeof(flag), "`--%s`", settings_table[i].name);
+        if (!strstr(doc, flag))
+            fail_msg("docs/settings.md does not name %s", flag);
+    }
+    char *b = strstr(doc, BEGIN_MARK), *e = b ? strstr(b, END_MARK) : NULL;
+    if (!b || !e)
+        fail_msg("docs/settings.md lacks the table markers");
+    b += strlen(BEGIN_MARK);
+    if ((size_t)(e - b) != strlen(want) || strncmp(b, want, strlen(want)))
+        fail_msg("docs/settings.md's settings table differs from the table "
+                 "in common/settings.c: run build/tests/unit/test_settings "
+                 "--write-docs");
+    free(doc);
+    free(want);
+}
+
+static int write_docs(void)
+{
+    char *doc = read_all(DOCS), *want = markdown();
+    char *b = doc ? strstr(doc, BEGIN_MARK) : NULL;
+    char *e = b ? strstr(b, END_MARK) : NULL;
+    if (!e) {
+        fprintf(stderr, "%s: no markers\n", DOCS);
+        return 1;
+    }
+    FILE *f = fopen(DOCS, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "%.*s%s%s", (int)(b - doc + strlen(BEGIN_MARK)), doc, want, e);
+    fclose(f);
+    free(doc);
+    free(want);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--write-docs") == 0)
+        return write_docs();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_precedence),
@@ -504,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_env_and_ini_sample),
         cmocka_unit_test(test_handler_settings),
         cmocka_unit_test(test_table_is_consistent),
+        cmocka_unit_test(test_docs_list_every_setting),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }
