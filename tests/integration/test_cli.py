@@ -100,3 +100,14 @@ def test_flags_take_equals_and_booleans_their_words(r, shared_redis, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "require_signed = true ; flag" in p.stdout
     assert "[handler.http.request]\ntimeout_ms = 5 ; flag" in p.stdout
+
+
+def test_docs_name_every_metric_served():
+    # docs/settings.md lists what worker/http.c serves on /metrics.
+    import re
+    src = open(os.path.join(ROOT, "worker", "http.c")).read()
+    doc = open(os.path.join(ROOT, "docs", "settings.md")).read()
+    served = re.findall(r'metric\(b, "(jobq_[a-z_]+)"', src)
+    assert served
+    missing = [m for m in served if f"`{m}`" not in doc]
+    assert not missing, f"docs/settings.md lacks {missing}"
