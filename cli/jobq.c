@@ -7,6 +7,7 @@
 #include <jobq/jobq.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "keys.h"
 #include "settings.h"
 #include "sign.h"
+#include "xalloc.h"
 
 #define MAX_POS 64
 #define DEFAULT_DEAD_LIMIT 100
@@ -42,7 +44,12 @@ static const char *usage_text =
     "  workers [QUEUE...]\n"
     "  dead QUEUE [--limit N]\n"
     "  retry QUEUE (ID... | --all)\n"
-    "  purge QUEUE (pending|delayed|dead) --yes\n";
+    "  purge QUEUE (pending|delayed|dead) --yes\n"
+    "Options take --name VALUE or --name=VALUE. The settings of jobq-worker\n"
+    "apply here too, from the same flags, INI file (-c FILE) and JOBQ_*\n"
+    "variables: --redis URL (JOBQ_REDIS_URL), --prefix P (JOBQ_PREFIX),\n"
+    "--signing-keys FILE (frames are signed with its first key), ...;\n"
+    "see jobq-worker --help and docs/settings.md.\n";
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die(const char *fmt, ...)
@@ -65,10 +72,46 @@ static bool is_number(const char *s)
     return *end == 0;
 }
 
+/* The options of the commands, each taking --name VALUE or --name=VALUE
+ * (flags: a bare --name). The shared settings (--redis, --prefix, -c, ...)
+ * are the settings module's. */
+enum opt_kind { OPT_STR, OPT_U64, OPT_FLAG, OPT_WAIT };
+
+struct cli_opt {
+    const char *name;
+    enum opt_kind kind;
+    size_t offset;
+};
+
+static const struct cli_opt cli_opts[] = {
+    {"--id", OPT_STR, offsetof(struct opts, id)},
+    {"--file", OPT_STR, offsetof(struct opts, file)},
+    {"--delay", OPT_U64, offsetof(struct opts, delay_ms)},
+    {"--max-attempts", OPT_U64, offsetof(struct opts, max_attempts)},
+    {"--timeout-ms", OPT_U64, offsetof(struct opts, timeout_ms)},
+    {"--limit", OPT_U64, offsetof(struct opts, limit)},
+    {"--all", OPT_FLAG, offsetof(struct opts, all)},
+    {"--yes", OPT_FLAG, offsetof(struct opts, yes)},
+    /* --wait [SECONDS]: a number after it is its value. */
+    {"--wait", OPT_WAIT, offsetof(struct opts, wait)},
+};
+
+/* The option argv[*i] names, or NULL; *value is what follows '=' if any. */
+static const struct cli_opt *find_opt(const char *a, const char **value)
+{
+    size_t n = strcspn(a, "=");
+    *value = a[n] == '=' ? a + n + 1 : NULL;
+    for (size_t k = 0; k < sizeof(cli_opts) / sizeof(cli_opts[0]); k++)
+        if (strlen(cli_opts[k].name) == n &&
+            strncmp(a, cli_opts[k].name, n) == 0)
+            return &cli_opts[k];
+    return NULL;
+}
+
 static int parse_u64(const char *name, const char *v, uint64_t *out)
 {
     char *end;
-    if (!v || !*v || *v == '-')
+    if (!v || !*v || *v < '0' || *v > '9')
         return die("%s needs a whole number", name) ? -1 : -1;
     *out = strtoull(v, &end, 10);
     if (*end)
@@ -76,55 +119,71 @@ static int parse_u64(const char *name, const char *v, uint64_t *out)
     return 0;
 }
 
-/* Where a numeric option of ours is stored, or NULL. */
-static uint64_t *uint_option(struct opts *o, const char *name)
+/* Reads one option of ours at argv[*i], advancing *i past its value. */
+static int take_opt(const struct cli_opt *c, const char *value, int argc,
+                    char **argv, int *i, struct opts *o)
 {
-    static const char *const names[] = {"--delay", "--max-attempts",
-                                        "--timeout-ms", "--limit"};
-    uint64_t *slots[] = {&o->delay_ms, &o->max_attempts, &o->timeout_ms,
-                         &o->limit};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(name, names[i]) == 0)
-            return slots[i];
-    return NULL;
+    void *f = (char *)o + c->offset;
+    const char *next = *i + 1 < argc ? argv[*i + 1] : NULL;
+    switch (c->kind) {
+    case OPT_FLAG:
+        if (value)
+            return die("%s takes no value", c->name) ? -1 : -1;
+        *(bool *)f = true;
+        return 0;
+    case OPT_WAIT:
+        o->wait = true;
+        o->wait_s = 30;
+        if (!value && is_number(next))
+            value = argv[++*i];
+        if (value && !is_number(value))
+            return die("--wait needs a number of seconds") ? -1 : -1;
+        if (value)
+            o->wait_s = strtod(value, NULL);
+        return 0;
+    case OPT_STR:
+    case OPT_U64:
+        if (!value) {
+            if (!next)
+                return die("%s needs a value", c->name) ? -1 : -1;
+            value = argv[++*i];
+        }
+        if (c->kind == OPT_STR) {
+            *(const char **)f = value;
+            return 0;
+        }
+        return parse_u64(c->name, value, f);
+    }
+    return -1;
 }
 
 /* Splits argv into our options, positionals, and the shared settings flags
- * (handed on to the settings module). */
+ * (handed on to the settings module, which knows which take a value). */
 static int split_args(int argc, char **argv, struct opts *o, char **sargv,
                       int *sargc)
 {
     *sargc = 0;
     sargv[(*sargc)++] = argv[0];
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--id") == 0 && next) {
-            o->id = argv[++i];
-        } else if (strcmp(a, "--file") == 0 && next) {
-            o->file = argv[++i];
-        } else if (uint_option(o, a)) {
-            if (parse_u64(a, next, uint_option(o, a)))
+        const char *a = argv[i], *value;
+        const struct cli_opt *c = find_opt(a, &value);
+        int span;
+        if (c) {
+            if (take_opt(c, value, argc, argv, &i, o) != 0)
                 return -1;
-            i++;
-        } else if (strcmp(a, "--wait") == 0) {
-            o->wait = true;
-            o->wait_s = 30;
-            if (is_number(next))
-                o->wait_s = strtod(argv[++i], NULL);
-        } else if (strcmp(a, "--all") == 0) {
-            o->all = true;
-        } else if (strcmp(a, "--yes") == 0) {
-            o->yes = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
             exit(0);
+        } else if ((span = settings_flag_span(argc, argv, i)) > 0) {
+            for (int k = 0; k < span; k++)
+                sargv[(*sargc)++] = argv[i + k];
+            i += span - 1;
         } else if (a[0] == '-' && a[1]) {
-            sargv[(*sargc)++] = argv[i];
-            /* settings flags take a value unless written --name=value */
-            if (!strchr(a, '=') && next && strcmp(a, "--require-signed") != 0 &&
-                strcmp(a, "--check-config") != 0 && strcmp(a, "--version") != 0)
-                sargv[(*sargc)++] = argv[++i];
+            /* Only the name: what follows '=' may be a secret. */
+            return die("unknown option %.*s (see jobq --help)",
+                       (int)strcspn(a, "="), a)
+                       ? -1
+                       : -1;
         } else {
             if (o->npos >= MAX_POS)
                 return die("too many arguments") ? -1 : -1;
@@ -191,8 +250,8 @@ static int enqueue_file(jobq_client *c, const char *queue, const char *path)
     while ((n = getline(&line, &cap, f)) > 0) {
         if (n <= 1)
             continue;
-        lines = realloc(lines, sizeof(*lines) * (total + 1));
-        lines[total++] = strdup(line);
+        lines = xrealloc(lines, sizeof(*lines) * (total + 1));
+        lines[total++] = xstrdup(line);
     }
     free(line);
     if (f != stdin)
@@ -570,18 +629,19 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return die("libsodium failed to start");
     struct opts o = {0};
-    char **sargv = calloc((size_t)argc + 1, sizeof(*sargv));
+    char **sargv = xcalloc((size_t)argc + 1, sizeof(*sargv));
     int sargc;
     if (split_args(argc, argv, &o, sargv, &sargc) != 0)
         return 2;
     struct settings s;
     struct problems p = {0};
-    bool check = false, version = false;
+    struct settings_cmdline cmd = {0};
     settings_init(&s);
-    settings_load_all(&s, sargc, sargv, environ, &check, &version, &p);
+    settings_load_all(&s, sargc, sargv, environ, &cmd, &p);
     free(sargv);
-    if (version) {
+    if (cmd.version) {
         printf("jobq %s (protocol 1)\n", JOBQ_VERSION);
+        settings_free(&s);
         return 0;
     }
     struct sign_keys keys = {0};
@@ -595,13 +655,18 @@ int main(int argc, char **argv)
         settings_free(&s);
         return 2;
     }
+    if (cmd.check_config) {
+        settings_print(&s, stdout);
+        settings_free(&s);
+        return 0;
+    }
     if (o.npos == 0) {
         fputs(usage_text, stderr);
         settings_free(&s);
         return 2;
     }
-    jobq_client *c =
-        jobq_connect(s.raw[S_REDIS_URL], s.prefix, err, sizeof(err));
+    jobq_client *c = jobq_connect(settings_value(&s, "redis-url"), s.prefix,
+                                  err, sizeof(err));
     if (!c) {
         settings_free(&s);
         return die("%s", err);

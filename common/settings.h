@@ -1,11 +1,20 @@
 /* Settings: built-in defaults < INI file (-c) < JOBQ_* environment < flags.
- * One table names every setting once; each has a flag (--retry-base-ms), an
- * INI key (retry_base_ms) and an environment variable (JOBQ_RETRY_BASE_MS).
- * Validation collects every problem rather than stopping at the first. */
+ *
+ * One table (settings_table in settings.c) names every setting once: its
+ * flag spelling (retry-base-ms), from which the INI key (retry_base_ms) and
+ * the environment variable (JOBQ_RETRY_BASE_MS) follow, its type, default,
+ * the field of struct settings it fills, and its help text. Flags, INI,
+ * environment, --help, --check-config and docs/settings.md all read that
+ * table: a new setting is one row plus one field.
+ *
+ * Values are kept as text with their source until settings_finish converts
+ * and validates them, collecting every problem rather than stopping at the
+ * first. */
 #ifndef JOBQ_SETTINGS_H
 #define JOBQ_SETTINGS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,38 +23,6 @@
 #define SETTINGS_MAX_QUEUES 32
 #define SETTINGS_MAX_CPUS 1024
 #define SETTINGS_MAX_PROBLEMS 64
-
-enum setting_id {
-    S_REDIS_URL,
-    S_QUEUES,
-    S_CPU_THREADS,
-    S_CPU_SET,
-    S_IO_CONCURRENCY,
-    S_HTTP,
-    S_HTTP_MAX_CONNECTIONS,
-    S_PREFIX,
-    S_WORKER_ID,
-    S_LOG_FORMAT,
-    S_LOG_LEVEL,
-    S_LOG_FILE,
-    S_RETRY_BASE_MS,
-    S_RETRY_MAX_MS,
-    S_DEFAULT_MAX_ATTEMPTS,
-    S_DEFAULT_TIMEOUT_MS,
-    S_HEARTBEAT_TTL_MS,
-    S_SHUTDOWN_GRACE_MS,
-    S_MAX_FRAME_BYTES,
-    S_MAX_ENTRIES,
-    S_MAX_STRING_BYTES,
-    S_RESULT_TTL_S,
-    S_DEAD_MAX,
-    S_REDIS_TIMEOUT_MS,
-    S_FILE_ROOT,
-    S_SIGNING_KEYS,
-    S_REQUIRE_SIGNED,
-    S_ADMIN_TOKEN,
-    S__COUNT
-};
 
 struct queue_spec {
     char name[65];
@@ -57,9 +34,24 @@ struct problems {
     char msg[SETTINGS_MAX_PROBLEMS][320];
 };
 
+/* One per-handler setting: INI "[handler.TYPE]" with "KEY = VALUE", or
+ * --handler-setting TYPE.KEY=VALUE. */
+struct handler_setting {
+    char *type, *key, *value; /* owned */
+    const char *source;       /* "file", "env" or "flag" */
+};
+
+/* The text of one setting as given: one value, or several for a repeatable
+ * setting, and where the last one came from. */
+struct setting_value {
+    char **v;             /* owned */
+    const char **sources; /* where each value came from */
+    size_t n;             /* 0: unset */
+    const char *source;   /* of the last: "default", "file", "env", "flag" */
+};
+
 struct settings {
-    char *raw[S__COUNT];          /* current textual value, owned */
-    const char *source[S__COUNT]; /* "default", "file", "env", "flag" */
+    struct setting_value *values; /* one per table row, owned */
 
     /* Typed values, filled by settings_finish. */
     struct redis_url redis;
@@ -80,39 +72,137 @@ struct settings {
         default_timeout_ms, heartbeat_ttl_ms, shutdown_grace_ms,
         max_frame_bytes, max_entries, max_string_bytes, result_ttl_s, dead_max,
         redis_timeout_ms, http_max_connections;
+    struct handler_setting *handler_settings; /* owned */
+    size_t nhandler_settings;
+};
+
+/* The table. */
+enum setting_type {
+    SETTING_STRING, /* const char * field; NULL while unset */
+    SETTING_UINT,   /* unsigned or uint64_t field, within [min, max] */
+    SETTING_BOOL,   /* bool field: true/false, yes/no, on/off, 1/0 */
+    SETTING_ENUM,   /* int or bool field: the index of the value in choices */
+    SETTING_CUSTOM, /* parse() converts and validates */
+};
+
+enum setting_flag {
+    SETTING_SECRET = 1,     /* --check-config prints *** */
+    SETTING_URL = 2,        /* --check-config masks the URL's password */
+    SETTING_REPEATABLE = 4, /* every value given is kept, in order */
+};
+
+/* What C type a row's field has (checked at compile time, see FIELD()). */
+enum setting_field {
+    SETTING_FIELD_OTHER,
+    SETTING_FIELD_BOOL,
+    SETTING_FIELD_INT,
+    SETTING_FIELD_UNSIGNED,
+    SETTING_FIELD_U64,
+    SETTING_FIELD_STR,
+    SETTING_FIELD_LIST, /* const struct setting_value *: a repeatable string */
+};
+
+struct setting_def {
+    const char *name;  /* flag spelling: "retry-base-ms" */
+    const char *alias; /* a shorter flag ("redis"), or NULL */
+    enum setting_type type;
+    const char *dflt;     /* textual default; NULL: unset */
+    const char *dflt_doc; /* the default in words when computed or unset */
+    /* Computes the default at settings_finish when dflt is NULL. */
+    void (*dflt_fn)(char *buf, size_t len);
+    size_t offset; /* of the field in struct settings */
+    enum setting_field field;
+    uint64_t min, max;          /* SETTING_UINT */
+    const char *const *choices; /* SETTING_ENUM, NULL-terminated */
+    unsigned flags;             /* enum setting_flag */
+    const char *metavar;        /* VALUE in --help: N, MS, URL, ... */
+    const char *ini_section;    /* "handler.": [handler.X] k = v is the
+                                 * value "X.k=v"; "exec": [exec] k = v is
+                                 * "k=v"; NULL: none */
+    /* SETTING_CUSTOM: converts one value (called once per value of a
+     * repeatable setting), adding problems that start with the name. */
+    void (*parse)(struct settings *s, const char *value, const char *source,
+                  struct problems *p);
+    /* Any type: an extra check after conversion. */
+    void (*check)(struct settings *s, struct problems *p);
+    const char *help;
+};
+
+extern const struct setting_def settings_table[];
+extern const size_t settings_table_len;
+
+/* Checks every row against its field's C type and its own fields (a
+ * name, help, a parse function for SETTING_CUSTOM, ...). Returns true, or
+ * false with the first mismatch in err. */
+bool settings_table_ok(char *err, size_t len);
+
+/* The row for a name in any spelling (retry-base-ms, retry_base_ms,
+ * RETRY_BASE_MS) or an alias; NULL when there is none. */
+const struct setting_def *settings_find(const char *name);
+/* "retry_base_ms" / "JOBQ_RETRY_BASE_MS" for a row. */
+void settings_ini_key(const struct setting_def *d, char *out, size_t len);
+void settings_env_name(const struct setting_def *d, char *out, size_t len);
+
+/* The command line besides settings. */
+struct settings_cmdline {
+    const char *config_path; /* -c FILE */
+    bool check_config, version, help;
 };
 
 void settings_init(struct settings *s);
 void settings_free(struct settings *s);
 
-/* Sets one setting by its name in any of its spellings (retry-base-ms or
- * retry_base_ms). Returns 0, or -1 for an unknown name. */
+/* Sets one setting by its name in any spelling (a repeatable one gains a
+ * value). Returns 0, or -1 for an unknown name. */
 int settings_set(struct settings *s, const char *name, const char *value,
                  const char *source);
+
+/* The (last) text of a setting and where it came from; NULL when unset or
+ * unknown. */
+const char *settings_value(const struct settings *s, const char *name);
+const char *settings_source(const struct settings *s, const char *name);
+
+/* The value of KEY for handler TYPE, or NULL when unset. Valid until
+ * settings_free. */
+const char *settings_handler_value(const struct settings *s, const char *type,
+                                   const char *key);
 
 int settings_load_ini(struct settings *s, const char *path, struct problems *p);
 int settings_load_ini_string(struct settings *s, const char *text,
                              struct problems *p);
 void settings_load_env(struct settings *s, char **env);
 
-/* Parses argv. Sets *check_config, *version and *config_path as seen.
- * Returns 0, or -1 with problems. */
-int settings_parse_args(struct settings *s, int argc, char **argv,
-                        bool *check_config, bool *version,
-                        const char **config_path, struct problems *p);
+/* How many entries of argv, from argv[i], make one flag of ours: -c FILE,
+ * --check-config, --version, --help/-h or a setting (--name VALUE,
+ * --name=VALUE, a bare boolean --name or --name BOOLEAN-WORD). Returns 1 or
+ * 2, or 0 when argv[i] is not one of ours (an unknown option or a plain
+ * argument). A setting flag missing its value counts 1. */
+int settings_flag_span(int argc, char *const *argv, int i);
 
-/* Whole command-line handling: flags scanned for -c, then file, env and
- * flags applied in order and validated. */
-int settings_load_all(struct settings *s, int argc, char **argv, char **env,
-                      bool *check_config, bool *version, struct problems *p);
+/* Reads argv into cmd and (when s is not NULL) flag values into s. Unknown
+ * options, missing values and plain arguments are problems. Returns 0, or
+ * -1 with problems. */
+int settings_parse_args(struct settings *s, int argc, char *const *argv,
+                        struct settings_cmdline *cmd, struct problems *p);
+
+/* Whole command-line handling: argv read for -c, then the file, the
+ * environment and the flags applied in that order, then settings_finish
+ * (skipped for --help and --version). Returns 0, or -1 with problems. */
+int settings_load_all(struct settings *s, int argc, char *const *argv,
+                      char **env, struct settings_cmdline *cmd,
+                      struct problems *p);
 
 /* Converts and validates; returns 0 or -1 with every problem listed. */
 int settings_finish(struct settings *s, struct problems *p);
 
-/* Prints the effective settings as INI, secrets masked. */
+/* Prints the effective settings as INI with the source of each, secrets
+ * masked; handler settings as [handler.TYPE] sections at the end. */
 void settings_print(const struct settings *s, FILE *out);
+
+/* --help of jobq-worker, and the settings table of docs/settings.md. */
+void settings_usage(FILE *out);
+void settings_markdown(FILE *out);
 
 void problems_add(struct problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void settings_usage(FILE *out);
 #endif

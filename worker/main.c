@@ -36,14 +36,12 @@ int main(int argc, char **argv)
     struct settings s;
     struct problems p = {0};
     struct sign_keys keys = {0};
-    bool check = false, version = false;
+    struct settings_cmdline cmd = {0};
     int code = 0;
     settings_init(&s);
-    settings_load_all(&s, argc, argv, environ, &check, &version, &p);
+    settings_load_all(&s, argc, argv, environ, &cmd, &p);
     char err[512];
-    bool help = false;
-    for (int i = 1; i < argc; i++)
-        help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    bool help = cmd.help, version = cmd.version, check = cmd.check_config;
     if (help) {
         settings_usage(stdout);
     } else if (version) {

@@ -70,3 +70,44 @@ def test_bad_args_json_is_a_clear_error(r, shared_redis):
     p = jobq(shared_redis, "enqueue", "default", "sleep", "{not json", check=False)
     assert p.returncode == 1 and p.stderr.startswith("jobq: ARGS_JSON:")
     assert r.llen(key("default", "pending")) == 0
+
+
+def test_flags_take_equals_and_booleans_their_words(r, shared_redis, tmp_path):
+    # Per-command options and shared settings alike: --x V and --x=V.
+    p = subprocess.run([JOBQ, f"--redis={shared_redis.url()}", "--prefix", "jobq",
+                        "--require-signed=false", "enqueue", "q2", "sleep", '{"ms":1}',
+                        "--id=eq-1", "--delay=60000"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"id": "eq-1", "queue": "q2"}
+    assert r.zcard(key("q2", "delayed")) == 1
+    # One clear line for an unknown option and for a missing value, exit 2.
+    for args, want in ((["stats", "--bogus=x"], "jobq: unknown option --bogus"),
+                       (["stats", "--prefix"], "jobq: --prefix needs a value"),
+                       (["dead", "q2", "--limit"], "jobq: --limit needs a value")):
+        p = jobq(shared_redis, *args, check=False)
+        assert p.returncode == 2 and p.stderr.startswith(want), p.stderr
+        assert len(p.stderr.splitlines()) == 1, p.stderr
+    # The worker: a boolean flag followed by its word (the old
+    # "unexpected argument true").
+    keys = tmp_path / "keys"
+    keys.write_text("k1 = " + "ab" * 32 + "\n")
+    os.chmod(keys, 0o600)
+    worker = os.path.join(os.path.dirname(JOBQ), "jobq-worker")
+    p = subprocess.run([worker, "--signing-keys", str(keys), "--require-signed", "true",
+                        "--handler-setting", "http.request.timeout_ms=5", "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "require_signed = true ; flag" in p.stdout
+    assert "[handler.http.request]\ntimeout_ms = 5 ; flag" in p.stdout
+
+
+def test_docs_name_every_metric_served():
+    # docs/settings.md lists what worker/http.c serves on /metrics.
+    import re
+    src = open(os.path.join(ROOT, "worker", "http.c")).read()
+    doc = open(os.path.join(ROOT, "docs", "settings.md")).read()
+    served = re.findall(r'metric\(b, "(jobq_[a-z_]+)"', src)
+    assert served
+    missing = [m for m in served if f"`{m}`" not in doc]
+    assert not missing, f"docs/settings.md lacks {missing}"

@@ -7,6 +7,7 @@
 /* cmocka.h needs the four above first. */
 
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,19 @@ static void write_ini(const char *text)
 static int load(struct settings *s, struct problems *p, int argc, char **argv,
                 char **env)
 {
-    bool check = false, version = false;
+    struct settings_cmdline cmd = {0};
     settings_init(s);
     memset(p, 0, sizeof(*p));
-    return settings_load_all(s, argc, argv, env, &check, &version, p);
+    return settings_load_all(s, argc, argv, env, &cmd, p);
+}
+
+/* Whether some problem contains want. */
+static bool has_problem(const struct problems *p, const char *want)
+{
+    for (int k = 0; k < p->n; k++)
+        if (strstr(p->msg[k], want))
+            return true;
+    return false;
 }
 
 static void test_defaults(void **state)
@@ -76,8 +86,10 @@ static void test_precedence(void **state)
     assert_int_equal(s.retry_max_ms, 22);  /* env over file */
     assert_int_equal(s.dead_max, 33);      /* flag over env */
     assert_int_equal(s.result_ttl_s, 44);  /* flag over file */
-    assert_string_equal(s.source[S_RETRY_BASE_MS], "file");
-    assert_string_equal(s.source[S_RETRY_MAX_MS], "env");
+    assert_string_equal(settings_source(&s, "retry-base-ms"), "file");
+    assert_string_equal(settings_source(&s, "retry_max_ms"), "env");
+    assert_string_equal(settings_source(&s, "dead-max"), "flag");
+    assert_string_equal(settings_value(&s, "dead-max"), "33");
     settings_free(&s);
     unlink(ini_path);
 }
@@ -221,8 +233,337 @@ static void test_http_max_connections(void **state)
     unlink(ini_path);
 }
 
-int main(void)
+#define ARGC(a) ((int)(sizeof(a) / sizeof(a[0])) - 1)
+
+static void test_flag_forms(void **state)
 {
+    (void)state;
+    struct settings s;
+    struct problems p;
+    char *spaced[] = {"w", "--dead-max", "33", "--log-level", "warn", NULL};
+    assert_int_equal(load(&s, &p, ARGC(spaced), spaced, NULL), 0);
+    assert_int_equal(s.dead_max, 33);
+    assert_int_equal(s.log_level, 2);
+    settings_free(&s);
+    char *equals[] = {"w", "--dead-max=34", "--queues=a,b:2",
+                      "--redis=unix:///r.sock", NULL};
+    assert_int_equal(load(&s, &p, ARGC(equals), equals, NULL), 0);
+    assert_int_equal(s.dead_max, 34);
+    assert_int_equal(s.nqueues, 2);
+    assert_int_equal(s.queues[1].weight, 2);
+    assert_true(s.redis.is_unix);
+    settings_free(&s);
+    /* A value may hold '=' and may be empty after '='. */
+    char *eq_in_value[] = {"w", "--worker-id=a", "--log-file=", NULL};
+    assert_int_equal(load(&s, &p, ARGC(eq_in_value), eq_in_value, NULL), 0);
+    assert_string_equal(s.worker_id, "a");
+    assert_string_equal(s.log_file, "");
+    settings_free(&s);
+}
+
+static void test_boolean_flags(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    char *bare[] = {"w", "--signing-keys", "/k", "--require-signed", NULL};
+    assert_int_equal(load(&s, &p, ARGC(bare), bare, NULL), 0);
+    assert_true(s.require_signed);
+    settings_free(&s);
+    /* The case of the bug report: "unexpected argument true". */
+    char *word[] = {"w", "--signing-keys", "/k", "--require-signed", "true",
+                    NULL};
+    assert_int_equal(load(&s, &p, ARGC(word), word, NULL), 0);
+    assert_true(s.require_signed);
+    settings_free(&s);
+    char *eq_false[] = {"w", "--require-signed=false", NULL};
+    assert_int_equal(load(&s, &p, ARGC(eq_false), eq_false, NULL), 0);
+    assert_false(s.require_signed);
+    settings_free(&s);
+    char *sp_false[] = {"w", "--require-signed", "off", NULL};
+    assert_int_equal(load(&s, &p, ARGC(sp_false), sp_false, NULL), 0);
+    assert_false(s.require_signed);
+    assert_string_equal(settings_source(&s, "require-signed"), "flag");
+    settings_free(&s);
+    /* A bare boolean before another flag is true, the flag read as usual. */
+    char *then_flag[] = {"w",  "--require-signed", "--signing-keys",
+                         "/k", "--dead-max",       "7",
+                         NULL};
+    assert_int_equal(load(&s, &p, ARGC(then_flag), then_flag, NULL), 0);
+    assert_true(s.require_signed);
+    assert_int_equal(s.dead_max, 7);
+    settings_free(&s);
+    /* A word that is not a boolean is not its value. */
+    char *not_word[] = {
+        "w", "--signing-keys", "/k", "--require-signed", "maybe", NULL};
+    assert_int_equal(load(&s, &p, ARGC(not_word), not_word, NULL), -1);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.msg[0], "unexpected argument maybe");
+    settings_free(&s);
+    char *bad[] = {"w", "--require-signed=maybe", NULL};
+    assert_int_equal(load(&s, &p, ARGC(bad), bad, NULL), -1);
+    assert_string_equal(p.msg[0],
+                        "require-signed: must be true or false (from flag)");
+    settings_free(&s);
+}
+
+static void test_unknown_and_missing(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    /* One problem for an unknown flag, its value included. */
+    char *unknown[] = {"w", "--bogus", "1", "--dead-max", "5", NULL};
+    assert_int_equal(load(&s, &p, ARGC(unknown), unknown, NULL), -1);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.msg[0], "unknown option --bogus");
+    settings_free(&s);
+    /* The value after '=' is never echoed: it may be a secret. */
+    char *secret[] = {"w", "--admin-tokn=hunter2hunter2hunter2", NULL};
+    assert_int_equal(load(&s, &p, ARGC(secret), secret, NULL), -1);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.msg[0], "unknown option --admin-tokn");
+    settings_free(&s);
+    char *at_end[] = {"w", "--dead-max", NULL};
+    assert_int_equal(load(&s, &p, ARGC(at_end), at_end, NULL), -1);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.msg[0], "--dead-max needs a value (N)");
+    settings_free(&s);
+    char *before_flag[] = {"w", "--redis", "--queues", "a", NULL};
+    assert_int_equal(load(&s, &p, ARGC(before_flag), before_flag, NULL), -1);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.msg[0], "--redis needs a value (URL)");
+    settings_free(&s);
+    char *no_file[] = {"w", "-c", NULL};
+    assert_int_equal(load(&s, &p, ARGC(no_file), no_file, NULL), -1);
+    assert_true(has_problem(&p, "-c needs a value"));
+    settings_free(&s);
+    char *stray[] = {"w", "extra", NULL};
+    assert_int_equal(load(&s, &p, ARGC(stray), stray, NULL), -1);
+    assert_string_equal(p.msg[0], "unexpected argument extra");
+    settings_free(&s);
+}
+
+static void test_flag_span(void **state)
+{
+    (void)state;
+    char *a[] = {
+        "jobq",   "--redis",          "redis://h", "--prefix=p",       "-c",
+        "f.ini",  "--require-signed", "yes",       "--require-signed", "stats",
+        "--wait", "--check-config",   NULL};
+    int argc = ARGC(a);
+    assert_int_equal(settings_flag_span(argc, a, 1), 2);
+    assert_int_equal(settings_flag_span(argc, a, 3), 1);
+    assert_int_equal(settings_flag_span(argc, a, 4), 2);
+    assert_int_equal(settings_flag_span(argc, a, 6), 2);
+    assert_int_equal(settings_flag_span(argc, a, 8), 1);
+    assert_int_equal(settings_flag_span(argc, a, 9), 0);  /* a command */
+    assert_int_equal(settings_flag_span(argc, a, 10), 0); /* not a setting */
+    assert_int_equal(settings_flag_span(argc, a, 11), 1);
+}
+
+static void test_env_and_ini_sample(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    write_ini("; a comment\nlog_format = json\ncpu-threads = 3\n"
+              "REQUIRE_SIGNED = yes\nsigning_keys = /k\nprefix = fromfile\n"
+              "[worker]\nio_concurrency = 9\n");
+    char *argv[] = {"w", "-c", ini_path, NULL};
+    char *env[] = {"JOBQ_LOG_LEVEL=debug",       "JOBQ_PREFIX=fromenv",
+                   "JOBQ_HEARTBEAT_TTL_MS=2000", "JOBQ_UNKNOWN_THING=1",
+                   "JOBQ_REDIS=redis://envhost", NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, env), 0);
+    assert_true(s.log_json);
+    assert_int_equal(s.cpu_threads, 3);
+    assert_true(s.require_signed);
+    assert_int_equal(s.io_concurrency, 9);
+    assert_int_equal(s.log_level, 0);
+    assert_string_equal(s.prefix, "fromenv");
+    assert_int_equal(s.heartbeat_ttl_ms, 2000);
+    assert_string_equal(s.redis.host, "envhost");
+    assert_string_equal(settings_source(&s, "log-format"), "file");
+    assert_string_equal(settings_source(&s, "prefix"), "env");
+    settings_free(&s);
+    write_ini("no_such_setting = 1\n");
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), -1);
+    assert_true(has_problem(&p, "unknown setting no_such_setting"));
+    settings_free(&s);
+    char *bad_env[] = {"JOBQ_LOG_FORMAT=xml", NULL};
+    char *none[] = {"w", NULL};
+    assert_int_equal(load(&s, &p, 1, none, bad_env), -1);
+    assert_string_equal(p.msg[0],
+                        "log-format: must be text or json (from env)");
+    settings_free(&s);
+    unlink(ini_path);
+}
+
+static void test_handler_settings(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    write_ini("dead_max = 3\n[handler.http.request]\ntimeout_ms = 5000\n"
+              "api_token = t0ps3cret\nretries = 2\n[handler.sleep]\nmax = 9\n"
+              "[worker]\nresult_ttl_s = 4\n");
+    char *argv[] = {"w",
+                    "-c",
+                    ini_path,
+                    "--handler-setting",
+                    "http.request.retries=7",
+                    "--handler-setting=webhook.post.url=https://x/?a=b",
+                    NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), 0);
+    assert_int_equal(s.dead_max, 3);
+    assert_int_equal(s.result_ttl_s, 4);
+    assert_string_equal(
+        settings_handler_value(&s, "http.request", "timeout_ms"), "5000");
+    assert_string_equal(settings_handler_value(&s, "http.request", "retries"),
+                        "7"); /* flag over file */
+    assert_string_equal(settings_handler_value(&s, "sleep", "max"), "9");
+    assert_string_equal(settings_handler_value(&s, "webhook.post", "url"),
+                        "https://x/?a=b");
+    assert_null(settings_handler_value(&s, "sleep", "timeout_ms"));
+    assert_null(settings_handler_value(&s, "http", "request.retries"));
+    assert_int_equal(s.nhandler_settings, 5);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_print(&s, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "[handler.http.request]\ntimeout_ms = 5000 ; "
+                                "file\napi_token = *** ; file\nretries = 7 ; "
+                                "flag\n"));
+    assert_non_null(strstr(buf, "[handler.sleep]\nmax = 9 ; file\n"));
+    assert_null(strstr(buf, "t0ps3cret"));
+    /* What --check-config prints reads back as the same settings. */
+    write_ini(buf);
+    free(buf);
+    settings_free(&s);
+    char *again[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, ARGC(again), again, NULL), 0);
+    assert_string_equal(settings_handler_value(&s, "http.request", "retries"),
+                        "7");
+    assert_int_equal(s.dead_max, 3);
+    settings_free(&s);
+    unlink(ini_path);
+    char *bad[] = {
+        "w",        "--handler-setting", "nodot=1",   "--handler-setting",
+        "sleep.=1", "--handler-setting", "sleep.max", NULL};
+    assert_int_equal(load(&s, &p, ARGC(bad), bad, NULL), -1);
+    assert_int_equal(p.n, 3);
+    assert_true(has_problem(&p, "handler-setting: nodot must be"));
+    assert_true(has_problem(&p, "handler-setting: sleep. must be"));
+    assert_true(has_problem(&p, "handler-setting: must be TYPE.KEY=VALUE"));
+    settings_free(&s);
+}
+
+static void test_table_is_consistent(void **state)
+{
+    (void)state;
+    char err[256];
+    if (!settings_table_ok(err, sizeof(err)))
+        fail_msg("%s", err);
+    /* Every row in --help with its flag, and found by each spelling. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_usage(f);
+    fclose(f);
+    for (size_t i = 0; i < settings_table_len; i++) {
+        const struct setting_def *d = &settings_table[i];
+        char flag[80], key[64], env[80];
+        snprintf(flag, sizeof(flag), "  --%s ", d->name);
+        if (!strstr(buf, flag))
+            fail_msg("--help does not show %s", d->name);
+        settings_ini_key(d, key, sizeof(key));
+        settings_env_name(d, env, sizeof(env));
+        assert_ptr_equal(settings_find(d->name), d);
+        assert_ptr_equal(settings_find(key), d);
+        assert_ptr_equal(settings_find(env + 5), d);
+    }
+    free(buf);
+}
+
+/* docs/settings.md carries the table settings_markdown prints, between two
+ * markers; `test_settings --write-docs` rewrites it. */
+#define DOCS JOBQ_SOURCE_DIR "/docs/settings.md"
+#define BEGIN_MARK "<!-- settings table: begin -->\n"
+#define END_MARK "<!-- settings table: end -->\n"
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        fputc(c, m);
+    fclose(f);
+    fclose(m);
+    return buf;
+}
+
+static char *markdown(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_markdown(f);
+    fclose(f);
+    return buf;
+}
+
+static void test_docs_list_every_setting(void **state)
+{
+    (void)state;
+    char *doc = read_all(DOCS), *want = markdown();
+    assert_non_null(doc);
+    for (size_t i = 0; i < settings_table_len; i++) {
+        char flag[80];
+        snprintf(flag, sizeof(flag), "`--%s`", settings_table[i].name);
+        if (!strstr(doc, flag))
+            fail_msg("docs/settings.md does not name %s", flag);
+    }
+    char *b = strstr(doc, BEGIN_MARK), *e = b ? strstr(b, END_MARK) : NULL;
+    if (!b || !e)
+        fail_msg("docs/settings.md lacks the table markers");
+    b += strlen(BEGIN_MARK);
+    if ((size_t)(e - b) != strlen(want) || strncmp(b, want, strlen(want)))
+        fail_msg("docs/settings.md's settings table differs from the table "
+                 "in common/settings.c: run build/tests/unit/test_settings "
+                 "--write-docs");
+    free(doc);
+    free(want);
+}
+
+static int write_docs(void)
+{
+    char *doc = read_all(DOCS), *want = markdown();
+    char *b = doc ? strstr(doc, BEGIN_MARK) : NULL;
+    char *e = b ? strstr(b, END_MARK) : NULL;
+    if (!e) {
+        fprintf(stderr, "%s: no markers\n", DOCS);
+        return 1;
+    }
+    FILE *f = fopen(DOCS, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "%.*s%s%s", (int)(b - doc + strlen(BEGIN_MARK)), doc, want, e);
+    fclose(f);
+    free(doc);
+    free(want);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--write-docs") == 0)
+        return write_docs();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_precedence),
@@ -232,6 +573,14 @@ int main(void)
         cmocka_unit_test(test_print_masks_secrets),
         cmocka_unit_test(test_cpu_set),
         cmocka_unit_test(test_http_max_connections),
+        cmocka_unit_test(test_flag_forms),
+        cmocka_unit_test(test_boolean_flags),
+        cmocka_unit_test(test_unknown_and_missing),
+        cmocka_unit_test(test_flag_span),
+        cmocka_unit_test(test_env_and_ini_sample),
+        cmocka_unit_test(test_handler_settings),
+        cmocka_unit_test(test_table_is_consistent),
+        cmocka_unit_test(test_docs_list_every_setting),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }
