@@ -220,7 +220,7 @@ static int args_bytes(const char *json, msgpack_sbuffer *sb)
     if (!j)
         return die("ARGS_JSON: %s at column %d", e.text, e.column);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     jsonmp_pack(&pk, j);
     json_decref(j);
     return 0;
@@ -272,7 +272,7 @@ static int enqueue_file(jobq_client *c, const char *queue, const char *path)
         json_t *a = json_object_get(j, "args");
         if (a) {
             msgpack_packer pk;
-            msgpack_packer_init(&pk, &args, msgpack_sbuffer_write);
+            msgpack_packer_init(&pk, &args, xsbuffer_write);
             jsonmp_pack(&pk, a);
         }
         jobq_job job = {.type = type,

@@ -13,6 +13,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "redisurl.h"
+#include "xalloc.h"
 
 #define POLL_MS 50
 
@@ -78,7 +79,7 @@ jobq_client *jobq_connect(const char *url, const char *prefix, char *err,
         }
         freeReplyObject(rep);
     }
-    jobq_client *c = calloc(1, sizeof(*c));
+    jobq_client *c = xcalloc(1, sizeof(*c));
     c->rc = rc;
     snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : "jobq");
     return c;
@@ -140,7 +141,7 @@ int jobq_enqueue(jobq_client *c, const char *queue, const jobq_job *j,
     msgpack_sbuffer_init(&job);
     msgpack_sbuffer_init(&fr);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &job, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &job, xsbuffer_write);
     uint32_t n = 3 + (j->args ? 1 : 0) + !!j->max_attempts + !!j->timeout_ms +
                  !!j->reply_to + !!j->notify + !!j->expires_at;
     msgpack_pack_map(&pk, n);
@@ -149,7 +150,7 @@ int jobq_enqueue(jobq_client *c, const char *queue, const jobq_job *j,
     pack_kv_uint(&pk, "created_at", now);
     if (j->args) {
         mp_pack_cstr(&pk, "args");
-        msgpack_sbuffer_write(&job, j->args, j->args_len);
+        xsbuffer_write(&job, j->args, j->args_len);
     }
     if (j->max_attempts)
         pack_kv_uint(&pk, "max_attempts", j->max_attempts);
@@ -189,7 +190,7 @@ int jobq_enqueue(jobq_client *c, const char *queue, const jobq_job *j,
 
 static int take_string(redisReply *rep, char **rec, size_t *len)
 {
-    *rec = malloc(rep->len ? rep->len : 1);
+    *rec = xmalloc(rep->len ? rep->len : 1);
     memcpy(*rec, rep->str, rep->len);
     *len = rep->len;
     return 0;

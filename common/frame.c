@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "xalloc.h"
 
 static int fail(char *err, size_t errlen, const char *msg)
 {
@@ -540,7 +541,7 @@ static void pack_kept(msgpack_packer *pk, const struct frame *f, uint32_t extra)
 void frame_encode_fresh(msgpack_sbuffer *sb, const struct frame *f)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     pack_kept(&pk, f, 0);
 }
 
@@ -549,7 +550,7 @@ void frame_encode_retry(msgpack_sbuffer *sb, const struct frame *f,
                         uint64_t failed_at)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     if (errlen > FRAME_ERROR_MAX)
         errlen = FRAME_ERROR_MAX;
     pack_kept(&pk, f, 3);
@@ -565,7 +566,7 @@ void frame_encode_new(msgpack_sbuffer *sb, const void *job, size_t joblen,
                       const char *kid, const unsigned char *mac)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     msgpack_pack_map(&pk, kid ? 4 : 2);
     mp_pack_cstr(&pk, "v");
     msgpack_pack_uint64(&pk, FRAME_VERSION);

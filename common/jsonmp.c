@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "xalloc.h"
 
 void jsonmp_pack(msgpack_packer *pk, const json_t *j)
 {
@@ -58,7 +59,7 @@ void jsonmp_pack(msgpack_packer *pk, const json_t *j)
 static json_t *base64(const char *p, size_t n)
 {
     size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-    char *s = malloc(cap);
+    char *s = xmalloc(cap);
     sodium_bin2base64(s, cap, (const unsigned char *)p, n,
                       sodium_base64_VARIANT_ORIGINAL);
     json_t *j = json_string(s);
@@ -102,7 +103,7 @@ json_t *jsonmp_from_object(const msgpack_object *o)
             const msgpack_object *k = &o->via.map.ptr[i].key;
             char *name;
             if (k->type == MSGPACK_OBJECT_STR)
-                name = strndup(k->via.str.ptr, k->via.str.size);
+                name = xstrndup(k->via.str.ptr, k->via.str.size);
             else {
                 json_t *kj = jsonmp_from_object(k);
                 name = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 static void kv_str(msgpack_packer *pk, const char *k, const char *v, size_t len)
 {
     mp_pack_cstr(pk, k);
@@ -28,7 +30,7 @@ void record_result(msgpack_sbuffer *sb, const struct job *job,
                    uint64_t now, const char *worker)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     msgpack_pack_map(&pk, 8);
     kv_str(&pk, "id", job->id.ptr, job->id.len);
     kv_cstr(&pk, "queue", queue);
@@ -37,7 +39,7 @@ void record_result(msgpack_sbuffer *sb, const struct job *job,
     if (ok) {
         mp_pack_cstr(&pk, "result");
         if (result_len)
-            msgpack_sbuffer_write(sb, result, result_len);
+            xsbuffer_write(sb, result, result_len);
         else
             msgpack_pack_nil(&pk);
     } else {
@@ -53,7 +55,7 @@ void record_event(msgpack_sbuffer *sb, const struct job *job,
                   const char *err)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     bool ok = strcmp(status, "ok") == 0;
     msgpack_pack_map(&pk, (job ? 2 : 0) + 3 + (ok ? 0 : 1));
     if (job) {
@@ -72,7 +74,7 @@ void record_dead(msgpack_sbuffer *sb, const char *raw, size_t rawlen,
                  const char *worker)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     msgpack_pack_map(&pk, 4 + (job ? 2 : 0));
     mp_pack_cstr(&pk, "frame");
     mp_pack_bin(&pk, raw, rawlen);
@@ -100,7 +102,7 @@ void record_notify_job(msgpack_sbuffer *sb, const struct job *job,
         sodium_bin2hex(nid + 7, sizeof(nid) - 7, h, sizeof(h));
     }
     msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, xsbuffer_write);
     bool tp = job->traceparent.ptr != NULL;
     msgpack_pack_map(&pk, 4 + (tp ? 1 : 0));
     kv_cstr(&pk, "id", nid);
@@ -109,7 +111,7 @@ void record_notify_job(msgpack_sbuffer *sb, const struct job *job,
     msgpack_pack_map(&pk, 2);
     kv_str(&pk, "url", job->notify.ptr, job->notify.len);
     mp_pack_cstr(&pk, "payload");
-    msgpack_sbuffer_write(sb, rec, rec_len);
+    xsbuffer_write(sb, rec, rec_len);
     kv_uint(&pk, "created_at", now);
     if (tp)
         kv_str(&pk, "traceparent", job->traceparent.ptr, job->traceparent.len);

@@ -1,6 +1,7 @@
 /* Allocation that never returns NULL (see xalloc.h). */
 #include "xalloc.h"
 
+#include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,4 +46,11 @@ char *xstrndup(const char *s, size_t n)
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
+}
+
+int xsbuffer_write(void *sbuf, const char *buf, size_t len)
+{
+    if (msgpack_sbuffer_write(sbuf, buf, len) != 0)
+        checked(NULL, len);
+    return 0;
 }

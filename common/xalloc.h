@@ -13,4 +13,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* msgpack_sbuffer_write for packers (msgpack_packer_init(&pk, sb,
+ * xsbuffer_write)) and direct writes: the buffer grows or the process
+ * aborts, never a record cut short in silence. */
+int xsbuffer_write(void *sbuf, const char *buf, size_t len);
 #endif

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 struct cpupool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -91,8 +93,8 @@ static int start_thread(struct cpupool *p, unsigned i, const int *cpus,
 struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
                             struct handoff *done, char *err, size_t errlen)
 {
-    struct cpupool *p = calloc(1, sizeof(*p));
-    p->threads = calloc(nthreads, sizeof(*p->threads));
+    struct cpupool *p = xcalloc(1, sizeof(*p));
+    p->threads = xcalloc(nthreads, sizeof(*p->threads));
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->done = done;

@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 struct handoff {
     pthread_mutex_t mu;
     struct task *head, *tail;
@@ -41,9 +43,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 struct handoff *handoff_new(struct event_base *base,
                             void (*deliver)(struct task *, void *), void *arg)
 {
-    struct handoff *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
+    struct handoff *h = xcalloc(1, sizeof(*h));
     pthread_mutex_init(&h->mu, NULL);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (h->efd < 0) {

@@ -24,6 +24,7 @@
 #include "finish.h"
 #include "log.h"
 #include "redis.h"
+#include "xalloc.h"
 
 /* A request must arrive whole within this of its first byte (the contract's
  * http-max-connections row). evhttp's timeout cannot say it: it restarts on
@@ -144,9 +145,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *on_accept(struct event_base *base, void *arg)
 {
     struct http *h = arg;
-    struct http_conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL; /* evhttp makes its own: untracked, idle timeout only */
+    struct http_conn *c = xcalloc(1, sizeof(*c));
     c->h = h;
     c->bev = bufferevent_socket_new(base, -1, 0);
     c->deadline = evtimer_new(base, on_deadline, c);
@@ -352,7 +351,7 @@ static void on_other(struct evhttp_request *req, void *arg)
 struct http *http_start(struct worker *w, const char *host, int port,
                         unsigned max_conns, char *err, size_t errlen)
 {
-    struct http *h = calloc(1, sizeof(*h));
+    struct http *h = xcalloc(1, sizeof(*h));
     h->w = w;
     /* HTTP clients must never take the descriptors Redis reconnects need:
      * keep HTTP_FD_RESERVE of the process's limit for everything else. */

@@ -104,7 +104,7 @@ struct jobq_ctx *jobctx_new(struct jobs *j, struct worker *w, struct wqueue *q,
     ctx->w = w;
     ctx->q = q;
     ctx->state = JOB_DECODED;
-    msgpack_packer_init(&ctx->pk, &ctx->result, msgpack_sbuffer_write);
+    msgpack_packer_init(&ctx->pk, &ctx->result, xsbuffer_write);
     ctx->lnext = j->live.lnext;
     ctx->lprev = &j->live;
     j->live.lnext->lprev = ctx;

@@ -15,6 +15,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "log.h"
+#include "xalloc.h"
 
 #define RECONNECT_BASE_MS 100
 #define RECONNECT_MAX_MS 5000
@@ -75,10 +76,7 @@ static const char *resp_format(struct redis *r, int argc, const char **argv,
     for (int i = 0; i < argc; i++)
         need += (lens ? lens[i] : strlen(argv[i])) + 32;
     if (need > r->fmt_cap) {
-        char *b = realloc(r->fmt, need);
-        if (!b)
-            return NULL;
-        r->fmt = b;
+        r->fmt = xrealloc(r->fmt, need);
         r->fmt_cap = need;
     }
     char *p = r->fmt;
@@ -148,9 +146,7 @@ static int send_on(struct conn *c, redis_reply_fn fn, void *priv, int argc,
 {
     if (!c->ac)
         return -1;
-    struct call *call = malloc(sizeof(*call));
-    if (!call)
-        return -1;
+    struct call *call = xmalloc(sizeof(*call));
     *call = (struct call){c, fn, priv};
     size_t len;
     const char *cmd = resp_format(c->r, argc, argv, lens, &len);
@@ -197,7 +193,7 @@ static void on_setup(redisReply *rep, void *priv)
 
 static void setup_send(struct conn *c, int script, int argc, const char **argv)
 {
-    struct setup *s = malloc(sizeof(*s));
+    struct setup *s = xmalloc(sizeof(*s));
     *s = (struct setup){c, script};
     c->setup_left++;
     if (send_on(c, on_setup, s, argc, argv, NULL) != 0) {
@@ -240,7 +236,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
             const char *a[] = {"SCRIPT", "LOAD", script_body(i)};
             setup_send(c, i, 3, a);
         }
-    struct setup *last = malloc(sizeof(*last));
+    struct setup *last = xmalloc(sizeof(*last));
     *last = (struct setup){c, -1};
     redisReply ok = {.type = REDIS_REPLY_STATUS, .str = "OK", .len = 2};
     on_setup(&ok, last);
@@ -389,12 +385,12 @@ struct redis *redis_new(struct event_base *base, const struct redis_url *url,
                         uint64_t timeout_ms, int nblocking,
                         void (*on_ready)(void *arg), void *arg)
 {
-    struct redis *r = calloc(1, sizeof(*r));
+    struct redis *r = xcalloc(1, sizeof(*r));
     r->base = base;
     r->url = *url;
     r->timeout_ms = timeout_ms;
     r->nconn = 1 + nblocking;
-    r->conn = calloc((size_t)r->nconn, sizeof(*r->conn));
+    r->conn = xcalloc((size_t)r->nconn, sizeof(*r->conn));
     r->on_ready = on_ready;
     r->arg = arg;
     for (int i = 0; i < r->nconn; i++) {
@@ -469,8 +465,8 @@ int redis_script(struct redis *r, enum script_id id, redis_reply_fn fn,
     const char **v = sv;
     size_t *l = sl;
     if (argc + 3 > SCRIPT_ARGS_STACK) {
-        v = malloc(sizeof(*v) * (size_t)(argc + 3));
-        l = malloc(sizeof(*l) * (size_t)(argc + 3));
+        v = xmalloc(sizeof(*v) * (size_t)(argc + 3));
+        l = xmalloc(sizeof(*l) * (size_t)(argc + 3));
     }
     char nk[16];
     snprintf(nk, sizeof(nk), "%d", nkeys);
