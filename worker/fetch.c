@@ -34,6 +34,7 @@ struct fetch {
     unsigned reserved;   /* room asked for by the outstanding take */
     unsigned blocking_n; /* outstanding BLMOVEs */
     bool taking;         /* a take round is out */
+    bool again;          /* the tick asked for a refill while it was out */
     bool reconciling, reconcile_wanted;
     unsigned reconcile_left;
     struct event *retry_ev;
@@ -144,6 +145,7 @@ struct take {
     bool pick;     /* the call out is a PICK */
     unsigned want; /* frames it asked for */
     bool full;     /* a TAKE brought all it asked for: the round is over */
+    bool picked;   /* a PICK came back: the rest of the round only picks */
     bool filling;
     unsigned got;
     bool empty[SETTINGS_MAX_QUEUES]; /* its pending list was empty */
@@ -199,6 +201,8 @@ static void take_done(struct take *t)
     struct fetch *f = t->f;
     struct worker *w = f->w;
     f->taking = false;
+    bool again = f->again;
+    f->again = false;
     bool empty[SETTINGS_MAX_QUEUES];
     memcpy(empty, t->empty, sizeof(empty));
     unsigned got = t->got;
@@ -208,9 +212,12 @@ static void take_done(struct take *t)
         worker_wake(w); /* the stop check waits on this reply */
         return;
     }
+    /* Ticks that came while the round was out (jobs finished, room came
+     * back) get their refill now; a round that found nothing and saw no
+     * such tick waits on the empty queues instead of asking again. */
     if (got == 0)
         block_all(f, empty);
-    else
+    if (got > 0 || again)
         kick(f, filling);
 }
 
@@ -268,6 +275,7 @@ static void on_take(redisReply *rep, void *priv)
             else if (left > 0)
                 pick_missed(f, qi);
             t->empty[qi] = left == 0;
+            t->picked = true;
         } else {
             t->empty[qi] = frames == 0;
             t->full = frames == t->want;
@@ -281,10 +289,10 @@ static void on_take(redisReply *rep, void *priv)
      * queue that filled its TAKE ends it (room that came back meanwhile
      * is the next round's, in the next weighted order); one that ran
      * short passes the rest on. After a PICK the same queue is looked at
-     * again: more io frames may be there, or CPU room may have come while
-     * it was out, and a lower queue must not be served before it. A PICK
-     * that moved nothing either closed the queue's gate or found it
-     * empty, so this ends. */
+     * again for more io frames, and the rest of the round only picks: CPU
+     * room that came while the PICK was out belongs to a round that starts
+     * again from the highest queue. A PICK that moved nothing either
+     * closed the queue's gate or found it empty, so this ends. */
     if (t->full)
         t->pos = t->n;
     else if (!(t->pick && rep && rep->type == REDIS_REPLY_ARRAY &&
@@ -340,13 +348,15 @@ static int send_pick(struct take *t, struct wqueue *q, unsigned want)
 enum call { CALL_NONE, CALL_TAKE, CALL_PICK };
 
 static enum call call_for(const struct fetch *f, int qi, bool filling,
-                          uint64_t now, unsigned *want)
+                          bool pick_only, uint64_t now, unsigned *want)
 {
     struct room r;
     room_for(f, qi, filling, &r);
     unsigned n = 0;
     enum call c = CALL_NONE;
     if (r.take >= r.low && r.take > 0) {
+        if (pick_only)
+            return CALL_NONE;
         n = r.take;
         c = CALL_TAKE;
     } else if (r.pick > 0 && f->n_io > 0 && f->q[qi].pick_at <= now) {
@@ -363,7 +373,7 @@ static bool any_room(const struct fetch *f, bool filling)
     unsigned want;
     for (int i = 0; i < f->w->nq; i++)
         if (servable(f, i, now) &&
-            call_for(f, i, filling, now, &want) != CALL_NONE)
+            call_for(f, i, filling, false, now, &want) != CALL_NONE)
             return true;
     return false;
 }
@@ -378,7 +388,8 @@ static void take_step(struct take *t)
         struct wqueue *q = &f->w->q[qi];
         unsigned want;
         int rc;
-        switch (call_for(f, qi, t->filling || t->got > 0, now, &want)) {
+        switch (
+            call_for(f, qi, t->filling || t->got > 0, t->picked, now, &want)) {
         case CALL_TAKE:
             rc = send_take(t, q, want);
             break;
@@ -518,7 +529,11 @@ static void kick(struct fetch *f, bool filling)
         fetch_on_ready(f);
         return;
     }
-    if (w->stopping || f->reconciling || f->taking || !redis_ready(w->redis) ||
+    if (f->taking) {
+        f->again = true;
+        return;
+    }
+    if (w->stopping || f->reconciling || !redis_ready(w->redis) ||
         finish_backlog(w->finish) > FINISH_BACKLOG_MAX)
         return;
     /* A round that could take nothing must not turn the weighted order
