@@ -116,8 +116,10 @@ JOBQ_EXPORT int jobq_plugin_init(jobq_registry *reg, int api_version);
 JOBQ_EXPORT extern const int jobq_plugin_api_version;
 #define JOBQ_PLUGIN_INIT_SYMBOL "jobq_plugin_init"
 #define JOBQ_PLUGIN_VERSION_SYMBOL "jobq_plugin_api_version"
+/* No JOBQ_EXPORT here: the declaration above carries it (C++ ignores, and
+ * warns about, visibility on a redeclaration). */
 #define JOBQ_PLUGIN_DECLARE()                                                  \
-    JOBQ_EXPORT const int jobq_plugin_api_version = JOBQ_HANDLER_API_VERSION
+    const int jobq_plugin_api_version = JOBQ_HANDLER_API_VERSION
 
 /* --- reading the job --- */
 JOBQ_EXPORT const msgpack_object *jobq_args(const jobq_ctx *ctx); /* nil */

@@ -7,7 +7,7 @@
 #ifndef FIXTURE_VERSION
 JOBQ_PLUGIN_DECLARE();
 #else
-JOBQ_EXPORT const int jobq_plugin_api_version = FIXTURE_VERSION;
+const int jobq_plugin_api_version = FIXTURE_VERSION;
 #endif
 
 /* Answers {"greeting": <the greeting setting>}. */
