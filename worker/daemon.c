@@ -16,6 +16,8 @@
 #include "http.h"
 #include "jobctx.h"
 #include "log.h"
+#include "net.h"
+#include "plugins.h"
 #include "redis.h"
 #include "upkeep.h"
 #include "worker.h"
@@ -27,6 +29,7 @@ struct daemon {
     struct worker w;
     struct sign_keys keys;
     struct http *http;
+    struct net *net;
     bool grace_over, exiting;
     unsigned exit_left;
     int exit_code;
@@ -229,7 +232,22 @@ static void wire(struct daemon *d, const struct settings *s,
         memcpy(q->name, s->queues[i].name, sizeof(q->name));
         keys_init(&q->keys, s->prefix, q->name, w->wid);
     }
-    registry_init(&w->reg);
+}
+
+static const char *handler_setting(void *arg, const char *type, const char *key)
+{
+    return settings_handler_value(arg, type, key);
+}
+
+/* Handlers: the built-ins from their one table, as a plugin registers. */
+static int register_handlers(struct worker *w)
+{
+    registry_clear(&w->reg);
+    registry_set_settings_lookup(&w->reg, handler_setting, (void *)w->s);
+    int rc = registry_add_builtins(&w->reg);
+    if (rc != JOBQ_OK)
+        log_error("built-in handlers: %s (%s)", jobq_strerror(rc), w->reg.err);
+    return rc;
 }
 
 /* The one way down: Redis first (freeing it runs every pending callback
@@ -247,6 +265,8 @@ static int teardown(struct daemon *d)
     fetch_free(w->fetch);
     if (!dispatch_free(w->dispatch))
         return code;
+    plugins_unload_all(&w->reg);
+    net_free(d->net);
     finish_free(w->finish);
     jobs_free(w->jobs);
     for (int i = 0; i < NSIGS; i++)
@@ -279,6 +299,17 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->tick = event_new(w->base, -1, 0, on_tick, d);
     w->jobs = jobs_new();
     char err[256];
+    d->net = net_new(w->base, err, sizeof(err));
+    if (!d->net) {
+        log_error("DNS resolver: %s", err);
+        d->exit_code = 1;
+        return teardown(d);
+    }
+    if (register_handlers(w) != JOBQ_OK) {
+        d->exit_code = 1;
+        return teardown(d);
+    }
+    registry_set_loop(&w->reg, w->base, net_dns(d->net));
     int cores[SETTINGS_MAX_CPUS];
     int ncores = allowed_cores(s, cores);
     w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));

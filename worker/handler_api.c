@@ -1,13 +1,45 @@
-/* The handler API of include/jobq/handler.h, over struct jobq_ctx. */
+/* The handler API of include/jobq/handler.h, over struct jobq_ctx: what
+ * a handler reads, answers and reaches of the loop. Registering lives in
+ * registry.c. */
 #include <ctype.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "canon.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "jobctx.h"
 #include "worker.h"
+
+const char *jobq_strerror(int code)
+{
+    switch (code) {
+    case JOBQ_OK:
+        return "success";
+    case JOBQ_EINVAL:
+        return "invalid argument";
+    case JOBQ_ENOENT:
+        return "not found";
+    case JOBQ_ETYPE:
+        return "wrong type";
+    case JOBQ_EEXIST:
+        return "already registered";
+    case JOBQ_ENOMEM:
+        return "out of memory";
+    case JOBQ_EVERSION:
+        return "handler API version mismatch";
+    case JOBQ_ENOSPC:
+        return "registry full";
+    case JOBQ_ELOAD:
+        return "plugin could not be loaded";
+    case JOBQ_EINIT:
+        return "plugin init failed";
+    default:
+        return "unknown error";
+    }
+}
 
 const msgpack_object *jobq_args(const jobq_ctx *ctx)
 {
@@ -24,6 +56,11 @@ unsigned jobq_attempt(const jobq_ctx *ctx)
     return ctx->attempt;
 }
 
+void *jobq_handler_data(const jobq_ctx *ctx)
+{
+    return ctx->h ? ctx->h->data : NULL;
+}
+
 const msgpack_object *jobq_map_get(const msgpack_object *map, const char *key)
 {
     return mp_map_get(map, key);
@@ -34,41 +71,41 @@ int jobq_arg_str(const jobq_ctx *ctx, const char *key, const char **ptr,
 {
     const msgpack_object *o = mp_map_get(ctx->job.args, key);
     if (!o)
-        return -1;
+        return JOBQ_ENOENT;
     if (o->type != MSGPACK_OBJECT_STR)
-        return -2;
+        return JOBQ_ETYPE;
     *ptr = o->via.str.ptr;
     *len = o->via.str.size;
-    return 0;
+    return JOBQ_OK;
 }
 
 int jobq_arg_uint(const jobq_ctx *ctx, const char *key, uint64_t *out)
 {
     const msgpack_object *o = mp_map_get(ctx->job.args, key);
     if (!o)
-        return -1;
+        return JOBQ_ENOENT;
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return -2;
+        return JOBQ_ETYPE;
     *out = o->via.u64;
-    return 0;
+    return JOBQ_OK;
 }
 
 int jobq_arg_int(const jobq_ctx *ctx, const char *key, int64_t *out)
 {
     const msgpack_object *o = mp_map_get(ctx->job.args, key);
     if (!o)
-        return -1;
+        return JOBQ_ENOENT;
     if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
         *out = o->via.i64;
     else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
              o->via.u64 <= INT64_MAX)
         *out = (int64_t)o->via.u64;
     else
-        return -2;
-    return 0;
+        return JOBQ_ETYPE;
+    return JOBQ_OK;
 }
 
-msgpack_packer *jobq_result(jobq_ctx *ctx)
+msgpack_packer *jobq_packer(jobq_ctx *ctx)
 {
     return &ctx->pk;
 }
@@ -88,9 +125,16 @@ int jobq_cancelled(const jobq_ctx *ctx)
     return atomic_load_explicit(&ctx->cancelled, memory_order_relaxed);
 }
 
+/* The loop is the worker's; the resolver is the one the daemon wired
+ * into the registry (registry_set_loop). */
 struct event_base *jobq_loop(const jobq_ctx *ctx)
 {
     return ctx->w->base;
+}
+
+struct evdns_base *jobq_dns(const jobq_ctx *ctx)
+{
+    return ctx->w ? ctx->w->reg.dns : NULL;
 }
 
 void jobq_set_state(jobq_ctx *ctx, void *state)
@@ -106,6 +150,11 @@ void *jobq_state(const jobq_ctx *ctx)
 void jobq_done(jobq_ctx *ctx)
 {
     dispatch_complete(ctx);
+}
+
+uint64_t jobq_now_ms(void)
+{
+    return clock_wall_ms();
 }
 
 void jobq_pack_str(msgpack_packer *pk, const char *s, size_t len)
@@ -128,6 +177,11 @@ void jobq_pack_lower(msgpack_packer *pk, const char *s, size_t len)
             buf[i] = (char)tolower((unsigned char)s[off + i]);
         msgpack_pack_str_body(pk, buf, k);
     }
+}
+
+int jobq_pack_canonical(msgpack_sbuffer *sb, const msgpack_object *o)
+{
+    return canon_encode(sb, o) == 0 ? JOBQ_OK : JOBQ_ENOMEM;
 }
 
 size_t jobq_utf8_chars(const char *s, size_t len)

@@ -2,28 +2,84 @@
  * dozen types and the compare is a length check first. */
 #include "registry.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "handlers/builtin.h"
+
+#define TYPE_MAX 128
+
+static int refuse(jobq_registry *reg, int rc, const char *type, const char *why)
+{
+    reg->refused++;
+    reg->refused_rc = rc;
+    snprintf(reg->err, sizeof(reg->err), "type \"%.*s\": %s", TYPE_MAX,
+             type ? type : "(null)", why);
+    return rc;
+}
 
 int jobq_register(jobq_registry *reg, const jobq_handler *h)
 {
-    if (!h->type || !*h->type || strlen(h->type) > 128 ||
-        reg->n >= REGISTRY_MAX)
-        return -1;
-    if ((h->cls == JOBQ_CLASS_CPU && !h->cpu) ||
-        (h->cls == JOBQ_CLASS_IO && (!h->start || !h->cancel)))
-        return -1;
+    if (!h || !h->type || !*h->type || strlen(h->type) > TYPE_MAX)
+        return refuse(reg, JOBQ_EINVAL, h ? h->type : NULL,
+                      "a type is 1 to 128 bytes");
+    if (h->cls == JOBQ_CLASS_CPU  ? !h->cpu
+        : h->cls == JOBQ_CLASS_IO ? !h->start || !h->cancel
+                                  : 1)
+        return refuse(reg, JOBQ_EINVAL, h->type,
+                      "a cpu handler needs cpu, an io one start and cancel");
     if (registry_find(reg, h->type, strlen(h->type)))
-        return -1;
+        return refuse(reg, JOBQ_EEXIST, h->type, "already registered");
+    if (reg->n >= REGISTRY_MAX)
+        return refuse(reg, JOBQ_ENOSPC, h->type,
+                      "the registry is full (256 types)");
     reg->h[reg->n++] = *h;
-    return 0;
+    return JOBQ_OK;
 }
 
-void registry_init(struct jobq_registry *reg)
+const char *jobq_setting(const jobq_registry *reg, const char *type,
+                         const char *key)
+{
+    if (!reg || !reg->lookup || !type || !key)
+        return NULL;
+    return reg->lookup(reg->lookup_arg, type, key);
+}
+
+void registry_clear(struct jobq_registry *reg)
 {
     memset(reg, 0, sizeof(*reg));
-    handlers_users_register(reg);
-    handlers_data_register(reg);
-    handlers_timer_register(reg);
+}
+
+int registry_add_builtins(struct jobq_registry *reg)
+{
+    int refused = reg->refused;
+    for (size_t i = 0; i < builtin_families_n; i++) {
+        int rc = builtin_families[i](reg, JOBQ_HANDLER_API_VERSION);
+        if (rc != JOBQ_OK)
+            return rc;
+    }
+    /* A family that ignored a refusal still broke the table. */
+    return reg->refused != refused ? reg->refused_rc : JOBQ_OK;
+}
+
+int registry_init(struct jobq_registry *reg)
+{
+    registry_clear(reg);
+    return registry_add_builtins(reg);
+}
+
+void registry_set_settings_lookup(struct jobq_registry *reg,
+                                  registry_lookup_fn fn, void *arg)
+{
+    reg->lookup = fn;
+    reg->lookup_arg = arg;
+}
+
+void registry_set_loop(struct jobq_registry *reg, struct event_base *base,
+                       struct evdns_base *dns)
+{
+    reg->base = base;
+    reg->dns = dns;
 }
 
 const jobq_handler *registry_find(const struct jobq_registry *reg,
@@ -34,4 +90,16 @@ const jobq_handler *registry_find(const struct jobq_registry *reg,
             memcmp(reg->h[i].type, type, len) == 0)
             return &reg->h[i];
     return NULL;
+}
+
+void registry_drop(struct jobq_registry *reg, int from, int count)
+{
+    if (from < 0 || count <= 0 || from >= reg->n)
+        return;
+    if (count > reg->n - from)
+        count = reg->n - from;
+    memmove(&reg->h[from], &reg->h[from + count],
+            sizeof(reg->h[0]) * (size_t)(reg->n - from - count));
+    reg->n -= count;
+    memset(&reg->h[reg->n], 0, sizeof(reg->h[0]) * (size_t)count);
 }

@@ -1,9 +1,14 @@
 /* jobq handler plugin API: what a job handler sees of the worker.
  *
  * Built-in handlers are written against this header exactly as a plugin
- * would be, so the API is exercised by our own code every day. A handler is
- * class CPU (runs on a pinned pool thread, must not touch the event loop) or
- * class IO (a non-blocking state machine on the event loop).
+ * would be (the build compiles them with include/ alone on their path), so
+ * the API is exercised by our own code every day. A handler is class CPU
+ * (runs on a pinned pool thread, must not touch the event loop) or class IO
+ * (a non-blocking state machine on the event loop). docs/handlers.md walks
+ * through writing one.
+ *
+ * Errors: functions that can fail return JOBQ_OK (0) or one of the negative
+ * JOBQ_E* codes below; jobq_strerror() names them.
  *
  * Ownership: the context, its args and its result buffer belong to the
  * worker. Pointers returned by the jobq_arg_* readers borrow from the job's
@@ -15,10 +20,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOBQ_HANDLER_API_VERSION 1
+/* Bumped on any change a compiled plugin could notice (a struct's layout,
+ * a function's meaning). The worker refuses a plugin built for another. */
+#define JOBQ_HANDLER_API_VERSION 2
+
+/* Marks what the worker exports to plugins and what a plugin exports to the
+ * worker, so both survive -fvisibility=hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define JOBQ_EXPORT __attribute__((visibility("default")))
+#define JOBQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define JOBQ_EXPORT
+#define JOBQ_PRINTF(f, a)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes: 0 or negative, as libuv's. */
+#define JOBQ_OK 0
+#define JOBQ_EINVAL (-1)   /* malformed argument (a handler, a type name) */
+#define JOBQ_ENOENT (-2)   /* not there: an arg missing or nil */
+#define JOBQ_ETYPE (-3)    /* there, but of another msgpack type */
+#define JOBQ_EEXIST (-4)   /* the job type is already served */
+#define JOBQ_ENOMEM (-5)   /* out of memory */
+#define JOBQ_EVERSION (-6) /* a plugin built for another API version */
+#define JOBQ_ENOSPC (-7)   /* the registry is full */
+#define JOBQ_ELOAD (-8)    /* a plugin could not be loaded (dlopen, symbols) */
+#define JOBQ_EINIT (-9)    /* a plugin's init failed */
+
+/* A static string naming code; "unknown error" for others. */
+JOBQ_EXPORT const char *jobq_strerror(int code);
 
 typedef struct jobq_ctx jobq_ctx;
+typedef struct jobq_registry jobq_registry;
 struct event_base;
+struct evdns_base;
 
 typedef enum { JOBQ_CLASS_CPU = 0, JOBQ_CLASS_IO = 1 } jobq_class;
 
@@ -27,7 +65,7 @@ typedef enum { JOBQ_CLASS_CPU = 0, JOBQ_CLASS_IO = 1 } jobq_class;
 typedef enum { JOBQ_PERMANENT = 0, JOBQ_RETRYABLE = 1 } jobq_failure;
 
 /* CPU handler: runs to completion on a pool thread. Return 0 after packing
- * a result with jobq_result(), or call jobq_fail() and return -1. Long
+ * a result into jobq_packer(), or call jobq_fail() and return -1. Long
  * handlers poll jobq_cancelled() and return early when it is set. */
 typedef int (*jobq_cpu_fn)(jobq_ctx *ctx);
 
@@ -41,57 +79,106 @@ typedef void (*jobq_io_start_fn)(jobq_ctx *ctx);
 typedef void (*jobq_io_cancel_fn)(jobq_ctx *ctx);
 
 typedef struct jobq_handler {
-    const char *type; /* job type served, 1..128 bytes */
+    const char *type; /* job type served, 1..128 bytes; borrowed: static
+                         storage of the handler's code */
     jobq_class cls;
     uint32_t timeout_ms;    /* default attempt limit; 0: worker default */
     jobq_cpu_fn cpu;        /* CPU class */
     jobq_io_start_fn start; /* IO class */
     jobq_io_cancel_fn cancel;
+    /* The handler's own, for jobq_handler_data(): lets one function serve
+     * several types, or carry a plugin's configuration. Borrowed; the
+     * worker never frees it. NULL is fine. */
+    void *data;
 } jobq_handler;
 
-typedef struct jobq_registry jobq_registry;
+/* --- registering (plugin init time) --- */
 
-/* Registers a handler (copied). Returns 0, or -1 when the type is already
- * served or malformed. */
-int jobq_register(jobq_registry *reg, const jobq_handler *h);
+/* Registers a handler (the struct is copied, type and data are borrowed).
+ * Returns JOBQ_OK, JOBQ_EEXIST when the type is already served,
+ * JOBQ_EINVAL when the type or the functions for its class are missing,
+ * or JOBQ_ENOSPC when the registry is full. */
+JOBQ_EXPORT int jobq_register(jobq_registry *reg, const jobq_handler *h);
 
-/* A plugin shared object exports this symbol; the worker calls it once. */
+/* The operator's setting key for job type type (the INI section
+ * [handler.TYPE]), or NULL when it is not set. The string belongs to the
+ * worker and lives as long as it runs; copy what you need at init. */
+JOBQ_EXPORT const char *jobq_setting(const jobq_registry *reg, const char *type,
+                                     const char *key);
+
+/* A plugin shared object exports both of these; JOBQ_PLUGIN_DECLARE()
+ * defines the version. The worker reads the version first and refuses a
+ * plugin built for another; then it calls init once, with the version it
+ * speaks. init registers its handlers and returns JOBQ_OK or a negative
+ * code; on failure everything it registered is dropped. */
 typedef int (*jobq_plugin_init_fn)(jobq_registry *reg, int api_version);
+JOBQ_EXPORT int jobq_plugin_init(jobq_registry *reg, int api_version);
+JOBQ_EXPORT extern const int jobq_plugin_api_version;
 #define JOBQ_PLUGIN_INIT_SYMBOL "jobq_plugin_init"
+#define JOBQ_PLUGIN_VERSION_SYMBOL "jobq_plugin_api_version"
+/* No JOBQ_EXPORT here: the declaration above carries it (C++ ignores, and
+ * warns about, visibility on a redeclaration). */
+#define JOBQ_PLUGIN_DECLARE()                                                  \
+    const int jobq_plugin_api_version = JOBQ_HANDLER_API_VERSION
 
 /* --- reading the job --- */
-const msgpack_object *jobq_args(const jobq_ctx *ctx); /* never NULL: nil */
-const char *jobq_job_id(const jobq_ctx *ctx);         /* NUL-terminated */
-unsigned jobq_attempt(const jobq_ctx *ctx);           /* 1 on first run */
+JOBQ_EXPORT const msgpack_object *jobq_args(const jobq_ctx *ctx); /* nil */
+JOBQ_EXPORT const char *jobq_job_id(const jobq_ctx *ctx); /* NUL-ended */
+JOBQ_EXPORT unsigned jobq_attempt(const jobq_ctx *ctx);   /* 1 on first */
+/* The data pointer of the handler running this job. */
+JOBQ_EXPORT void *jobq_handler_data(const jobq_ctx *ctx);
 
-/* Map lookups on args. Return 0 when present with the right type, -1 when
- * missing (or nil), -2 when present with another type. */
-const msgpack_object *jobq_map_get(const msgpack_object *map, const char *key);
-int jobq_arg_str(const jobq_ctx *ctx, const char *key, const char **ptr,
-                 size_t *len);
-int jobq_arg_uint(const jobq_ctx *ctx, const char *key, uint64_t *out);
-int jobq_arg_int(const jobq_ctx *ctx, const char *key, int64_t *out);
+/* Map lookups on args. Return JOBQ_OK when present with the right type,
+ * JOBQ_ENOENT when missing (or nil), JOBQ_ETYPE when present with another
+ * type. jobq_map_get returns NULL when map is no map or key is missing. */
+JOBQ_EXPORT const msgpack_object *jobq_map_get(const msgpack_object *map,
+                                               const char *key);
+JOBQ_EXPORT int jobq_arg_str(const jobq_ctx *ctx, const char *key,
+                             const char **ptr, size_t *len);
+JOBQ_EXPORT int jobq_arg_uint(const jobq_ctx *ctx, const char *key,
+                              uint64_t *out);
+JOBQ_EXPORT int jobq_arg_int(const jobq_ctx *ctx, const char *key,
+                             int64_t *out);
 
 /* --- answering --- */
 /* The packer a handler writes its result (one msgpack value) into. */
-msgpack_packer *jobq_result(jobq_ctx *ctx);
+JOBQ_EXPORT msgpack_packer *jobq_packer(jobq_ctx *ctx);
 /* Records a failure; the message is truncated to 1024 bytes. */
-void jobq_fail(jobq_ctx *ctx, jobq_failure kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int jobq_cancelled(const jobq_ctx *ctx);
+JOBQ_EXPORT void jobq_fail(jobq_ctx *ctx, jobq_failure kind, const char *fmt,
+                           ...) JOBQ_PRINTF(3, 4);
+JOBQ_EXPORT int jobq_cancelled(const jobq_ctx *ctx);
 
 /* --- IO handlers only, loop thread only --- */
-struct event_base *jobq_loop(const jobq_ctx *ctx);
-void jobq_set_state(jobq_ctx *ctx, void *state);
-void *jobq_state(const jobq_ctx *ctx);
-void jobq_done(jobq_ctx *ctx);
+/* The worker's event loop. */
+JOBQ_EXPORT struct event_base *jobq_loop(const jobq_ctx *ctx);
+/* The worker's one DNS resolver on that loop (libevent's evdns), shared by
+ * every handler and the worker's own connections: never make another, and
+ * never resolve with a blocking getaddrinfo(). NULL when the worker has
+ * none (then resolving is not offered). */
+JOBQ_EXPORT struct evdns_base *jobq_dns(const jobq_ctx *ctx);
+JOBQ_EXPORT void jobq_set_state(jobq_ctx *ctx, void *state);
+JOBQ_EXPORT void *jobq_state(const jobq_ctx *ctx);
+JOBQ_EXPORT void jobq_done(jobq_ctx *ctx);
 
+/* --- helpers, any thread --- */
+/* Wall-clock milliseconds since the epoch. */
+JOBQ_EXPORT uint64_t jobq_now_ms(void);
 /* Packing helpers for the common case of string keys. */
-void jobq_pack_str(msgpack_packer *pk, const char *s, size_t len);
-void jobq_pack_cstr(msgpack_packer *pk, const char *s);
+JOBQ_EXPORT void jobq_pack_str(msgpack_packer *pk, const char *s, size_t len);
+JOBQ_EXPORT void jobq_pack_cstr(msgpack_packer *pk, const char *s);
 /* Packs s with ASCII letters lower-cased (other bytes as they are). */
-void jobq_pack_lower(msgpack_packer *pk, const char *s, size_t len);
+JOBQ_EXPORT void jobq_pack_lower(msgpack_packer *pk, const char *s, size_t len);
+/* Appends the canonical msgpack encoding of o to sb: map entries sorted
+ * bytewise by their encoded keys, every value in its smallest encoding
+ * (integers by value, floats as float32 when that is exact), the
+ * encoding data.digest hashes. o's nesting must be bounded, as job args
+ * are. Returns JOBQ_OK or JOBQ_ENOMEM. */
+JOBQ_EXPORT int jobq_pack_canonical(msgpack_sbuffer *sb,
+                                    const msgpack_object *o);
 /* Characters (UTF-8 code points) in s, as a user would count them. */
-size_t jobq_utf8_chars(const char *s, size_t len);
+JOBQ_EXPORT size_t jobq_utf8_chars(const char *s, size_t len);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct jobq_client jobq_client;
 
 /* url: redis://[user:password@]host[:port][/db] or unix:///path[?db=N]. */
@@ -55,4 +59,8 @@ int jobq_reply(jobq_client *c, const char *reply_to, uint64_t wait_ms,
  * operator commands. */
 void *jobq_redis(jobq_client *c);
 const char *jobq_prefix(const jobq_client *c);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -48,6 +48,7 @@ static struct run *run(const char *type, const char *json_args)
     const jobq_handler *h = registry_find(&reg, type, strlen(type));
     assert_non_null(h);
     assert_int_equal(h->cls, JOBQ_CLASS_CPU);
+    r->ctx.h = h;
     r->rc = h->cpu(&r->ctx);
     msgpack_unpacked_init(&r->res_un);
     if (r->rc == 0) {
@@ -490,7 +491,7 @@ static void test_registry(void **state)
                         .cls = JOBQ_CLASS_IO,
                         .start = s->start,
                         .cancel = s->cancel};
-    assert_int_equal(jobq_register(&reg, &dup), -1);
+    assert_int_equal(jobq_register(&reg, &dup), JOBQ_EEXIST);
 }
 
 static int setup(void **state)
@@ -498,8 +499,7 @@ static int setup(void **state)
     (void)state;
     if (sodium_init() < 0)
         return -1;
-    registry_init(&reg);
-    return 0;
+    return registry_init(&reg) == JOBQ_OK ? 0 : -1;
 }
 
 int main(void)

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "canon.h"
-#include "registry.h"
+#include "builtin.h"
 
 #define SCRIPT_MAX_CHARS 1000
 /* How often the sum of squares looks at its cancellation flag. */
@@ -82,7 +81,7 @@ static int data_transform(jobq_ctx *ctx)
     const msgpack_object *a = jobq_args(ctx);
     const msgpack_object *username = jobq_map_get(a, "username");
     const msgpack_object *full = jobq_map_get(a, "full_name");
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 5);
     jobq_pack_cstr(pk, "id");
     pack_or_nil(pk, jobq_map_get(a, "id"));
@@ -101,7 +100,7 @@ static int data_digest(jobq_ctx *ctx)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    if (canon_encode(&sb, jobq_args(ctx)) != 0) {
+    if (jobq_pack_canonical(&sb, jobq_args(ctx)) != JOBQ_OK) {
         msgpack_sbuffer_destroy(&sb);
         jobq_fail(ctx, JOBQ_RETRYABLE, "out of memory encoding the value");
         return -1;
@@ -112,7 +111,7 @@ static int data_digest(jobq_ctx *ctx)
                        NULL, 0);
     sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
     msgpack_sbuffer_destroy(&sb);
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "digest");
     jobq_pack_str(pk, hex, 64);
@@ -131,7 +130,7 @@ static int video_validate(jobq_ctx *ctx)
         }
     const char *s;
     size_t n;
-    if (jobq_arg_str(ctx, "script", &s, &n) != 0) {
+    if (jobq_arg_str(ctx, "script", &s, &n) != JOBQ_OK) {
         jobq_fail(ctx, JOBQ_PERMANENT, "Field script must be a string");
         return -1;
     }
@@ -147,7 +146,7 @@ static int video_validate(jobq_ctx *ctx)
         jobq_fail(ctx, JOBQ_PERMANENT, "Script too long (max 1000 characters)");
         return -1;
     }
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "valid");
     msgpack_pack_true(pk);
@@ -177,12 +176,12 @@ static int math_sum_squares(jobq_ctx *ctx)
     uint64_t n;
     int64_t neg;
     int rc = jobq_arg_uint(ctx, "n", &n);
-    if (rc == -1) {
+    if (rc == JOBQ_ENOENT) {
         jobq_fail(ctx, JOBQ_PERMANENT, "Missing required field: n");
         return -1;
     }
-    if (rc == -2) {
-        bool is_neg = jobq_arg_int(ctx, "n", &neg) == 0 && neg < 0;
+    if (rc == JOBQ_ETYPE) {
+        bool is_neg = jobq_arg_int(ctx, "n", &neg) == JOBQ_OK && neg < 0;
         jobq_fail(ctx, JOBQ_PERMANENT, "%s",
                   is_neg ? "n must not be negative" : "n must be an integer");
         return -1;
@@ -207,7 +206,7 @@ static int math_sum_squares(jobq_ctx *ctx)
             return -1;
         }
     }
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "sum");
     if (sum <= UINT64_MAX) {
@@ -219,7 +218,7 @@ static int math_sum_squares(jobq_ctx *ctx)
     return 0;
 }
 
-void handlers_data_register(struct jobq_registry *reg)
+int builtin_data_init(jobq_registry *reg, int api_version)
 {
     static const jobq_handler hs[] = {
         {.type = "data.transform",
@@ -233,6 +232,6 @@ void handlers_data_register(struct jobq_registry *reg)
          .cls = JOBQ_CLASS_CPU,
          .cpu = math_sum_squares},
     };
-    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
-        jobq_register(reg, &hs[i]);
+    (void)api_version;
+    return builtin_register_all(reg, hs, sizeof(hs) / sizeof(hs[0]));
 }

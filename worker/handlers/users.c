@@ -8,8 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "clock.h"
-#include "registry.h"
+#include "builtin.h"
 
 #define USERNAME_MIN 3
 #define PASSWORD_MIN 8
@@ -25,11 +24,11 @@
 static int need_str(jobq_ctx *ctx, const char *key, const char **p, size_t *n)
 {
     int rc = jobq_arg_str(ctx, key, p, n);
-    if (rc == -2) {
+    if (rc == JOBQ_ETYPE) {
         jobq_fail(ctx, JOBQ_PERMANENT, "Field %s must be a string", key);
         return -1;
     }
-    if (rc != 0 || *n == 0) {
+    if (rc != JOBQ_OK || *n == 0) {
         jobq_fail(ctx, JOBQ_PERMANENT, "Missing required field: %s", key);
         return -1;
     }
@@ -124,7 +123,7 @@ static int user_validate(jobq_ctx *ctx)
     struct user_fields f;
     if (validate_user(ctx, &f) != 0)
         return -1;
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 2);
     jobq_pack_cstr(pk, "valid");
     msgpack_pack_true(pk);
@@ -157,7 +156,7 @@ static int password_hash(jobq_ctx *ctx)
     if (need_str(ctx, "password", &p, &n) != 0 ||
         hash_password(ctx, p, n, hash))
         return -1;
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "hash");
     jobq_pack_cstr(pk, hash);
@@ -267,7 +266,7 @@ static int password_verify(jobq_ctx *ctx)
         return -1;
     }
     bool valid = crypto_pwhash_str_verify(hash, p, n) == 0;
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "valid");
     valid ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
@@ -294,14 +293,14 @@ static int apikey_generate(jobq_ctx *ctx)
 {
     uint64_t n = APIKEY_DEFAULT;
     int rc = jobq_arg_uint(ctx, "bytes", &n);
-    if (rc == -2 || n < APIKEY_MIN || n > APIKEY_MAX) {
+    if (rc == JOBQ_ETYPE || n < APIKEY_MIN || n > APIKEY_MAX) {
         jobq_fail(ctx, JOBQ_PERMANENT, "bytes must be an integer from %d to %d",
                   APIKEY_MIN, APIKEY_MAX);
         return -1;
     }
     char key[APIKEY_B64_MAX], hash[65];
     make_apikey(n, key, hash);
-    msgpack_packer *pk = jobq_result(ctx);
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 2);
     jobq_pack_cstr(pk, "key");
     jobq_pack_cstr(pk, key);
@@ -334,8 +333,8 @@ static int user_create(jobq_ctx *ctx)
     uint32_t keep = 0;
     for (uint32_t i = 0; i < args->via.map.size; i++)
         keep += !replaced_by_create(&args->via.map.ptr[i].key);
-    uint64_t now = clock_wall_ms();
-    msgpack_packer *pk = jobq_result(ctx);
+    uint64_t now = jobq_now_ms();
+    msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, keep + 4);
     for (uint32_t i = 0; i < args->via.map.size; i++) {
         if (replaced_by_create(&args->via.map.ptr[i].key))
@@ -354,7 +353,7 @@ static int user_create(jobq_ctx *ctx)
     return 0;
 }
 
-void handlers_users_register(struct jobq_registry *reg)
+int builtin_users_init(jobq_registry *reg, int api_version)
 {
     static const jobq_handler hs[] = {
         {.type = "user.validate", .cls = JOBQ_CLASS_CPU, .cpu = user_validate},
@@ -367,6 +366,6 @@ void handlers_users_register(struct jobq_registry *reg)
          .cpu = apikey_generate},
         {.type = "user.create", .cls = JOBQ_CLASS_CPU, .cpu = user_create},
     };
-    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
-        jobq_register(reg, &hs[i]);
+    (void)api_version;
+    return builtin_register_all(reg, hs, sizeof(hs) / sizeof(hs[0]));
 }
