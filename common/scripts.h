@@ -15,7 +15,11 @@ enum script_id {
     SCRIPT_REQUEUE,
     SCRIPT_ORPHANS,
     SCRIPT_SWEEP, /* KEYS active pending; ARGV frames held */
-    SCRIPT_PICK,  /* KEYS pending active; ARGV want scan max budget types */
+    SCRIPT_PICK,  /* KEYS pending active paused; ARGV want scan max budget types
+                   */
+    SCRIPT_SAMPLE,    /* the operator's view of one queue */
+    SCRIPT_DEADRETRY, /* dead records back to pending */
+    SCRIPT_PURGE,     /* one of a queue's keys deleted, counted */
     SCRIPT__COUNT
 };
 

@@ -102,8 +102,10 @@ const struct setting_def settings_table[] = {
      FIELD(http_host),
      .metavar = "ADDR:PORT",
      .parse = parse_http,
-     .help = "where to serve /healthz, /readyz and /metrics, or off; port 0 "
-             "picks a free port (the log says which)"},
+     .help =
+         "where to serve /healthz, /readyz, /metrics, the dashboard (/) and "
+         "the API (/api/), or off; port 0 "
+         "picks a free port (the log says which)"},
     {.name = "http-max-connections",
      .type = SETTING_UINT,
      .dflt = "256",
@@ -276,9 +278,9 @@ const struct setting_def settings_table[] = {
      .flags = SETTING_SECRET,
      .metavar = "TOKEN",
      .check = check_admin_token,
-     .help = "bearer token the HTTP API is to demand for every change (at "
-             "least 16 characters; the API is planned, nothing reads it yet); "
-             "unset: changes are refused"},
+     .help = "bearer token the HTTP API demands for every change (retry, "
+             "purge, pause, resume; at least 16 characters); unset: changes "
+             "are refused"},
     {.name = "handler-setting",
      .type = SETTING_CUSTOM,
      .dflt_doc = "none",
@@ -290,6 +292,23 @@ const struct setting_def settings_table[] = {
      .help = "a setting KEY for the handler of job type TYPE, read by that "
              "handler (repeatable; in the INI file, KEY = VALUE lines in a "
              "section [handler.TYPE])"},
+    {.name = "loop-lag-warn-ms",
+     .type = SETTING_UINT,
+     .dflt = "50",
+     FIELD(loop_lag_warn_ms),
+     .min = 1,
+     .max = 60000,
+     .metavar = "MS",
+     .help = "a loop turn longer than this is logged with what held it "
+             "(handler type or module) and counted in jobq_loop_lag_seconds"},
+    {.name = "plugin",
+     .type = SETTING_STRING,
+     .dflt_doc = "unset",
+     FIELD(plugins),
+     .flags = SETTING_REPEATABLE,
+     .metavar = "FILE",
+     .help = "a handler plugin (shared object) to load at start "
+             "(repeatable); one that fails to load stops the start (exit 2)"},
 };
 
 const size_t settings_table_len =

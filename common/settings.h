@@ -20,7 +20,7 @@
 
 #include "redisurl.h"
 
-#define SETTINGS_MAX_QUEUES 32
+#define SETTINGS_MAX_QUEUES 128
 #define SETTINGS_MAX_CPUS 1024
 #define SETTINGS_MAX_PROBLEMS 64
 
@@ -74,6 +74,8 @@ struct settings {
         redis_timeout_ms, http_max_connections;
     struct handler_setting *handler_settings; /* owned */
     size_t nhandler_settings;
+    uint64_t loop_lag_warn_ms;
+    const struct setting_value *plugins; /* NULL: none */
 };
 
 /* The table. */

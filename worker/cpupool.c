@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ struct cpupool {
     pthread_cond_t cv;
     struct task *head, *tail;
     int stopping;
-    unsigned idle; /* threads waiting on cv */
+    unsigned idle;    /* threads waiting on cv */
+    atomic_uint busy; /* threads running a task: read by the metrics */
     struct handoff *done;
     unsigned n;
     pthread_t *threads;
@@ -44,7 +46,9 @@ static void *thread_main(void *arg)
         if (!p->head)
             p->tail = NULL;
         pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
         t->run(t);
+        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_relaxed);
         handoff_push(p->done, t);
     }
 }
@@ -143,4 +147,10 @@ void cpupool_free(struct cpupool *p)
     pthread_cond_destroy(&p->cv);
     free(p->threads);
     free(p);
+}
+
+unsigned cpupool_busy(const struct cpupool *p)
+{
+    return atomic_load_explicit(&((struct cpupool *)p)->busy,
+                                memory_order_relaxed);
 }

@@ -21,6 +21,9 @@ struct cpupool *cpupool_new(unsigned nthreads, const int *cpus, int ncpus,
 void cpupool_submit(struct cpupool *p, struct task *first, struct task *last,
                     unsigned n);
 
+/* Threads running a task now (any thread; a moment's reading). */
+unsigned cpupool_busy(const struct cpupool *p);
+
 /* Stops the threads after the tasks already running; queued tasks are
  * dropped (the caller owns them). Joins. */
 void cpupool_free(struct cpupool *p);

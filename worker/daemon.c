@@ -16,9 +16,12 @@
 #include "http.h"
 #include "jobctx.h"
 #include "log.h"
+#include "looplag.h"
 #include "net.h"
 #include "plugins.h"
 #include "redis.h"
+#include "sampler.h"
+#include "stats.h"
 #include "upkeep.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -245,9 +248,22 @@ static int register_handlers(struct worker *w)
     registry_clear(&w->reg);
     registry_set_settings_lookup(&w->reg, handler_setting, (void *)w->s);
     int rc = registry_add_builtins(&w->reg);
-    if (rc != JOBQ_OK)
+    if (rc != JOBQ_OK) {
         log_error("built-in handlers: %s (%s)", jobq_strerror(rc), w->reg.err);
-    return rc;
+        return rc;
+    }
+    /* The plugin setting, in the order given. */
+    const struct setting_value *pl = w->s->plugins;
+    for (size_t i = 0; pl && i < pl->n; i++) {
+        char err[512];
+        rc = plugins_load(&w->reg, pl->v[i], err, sizeof(err));
+        if (rc != JOBQ_OK) {
+            log_error("%s", err);
+            return rc;
+        }
+        log_info("loaded plugin %s", pl->v[i]);
+    }
+    return JOBQ_OK;
 }
 
 /* The one way down: Redis first (freeing it runs every pending callback
@@ -267,6 +283,9 @@ static int teardown(struct daemon *d)
         return code;
     plugins_unload_all(&w->reg);
     net_free(d->net);
+    sampler_free(w->sampler);
+    looplag_free(w->lag);
+    stats_free(w->stats);
     finish_free(w->finish);
     jobs_free(w->jobs);
     for (int i = 0; i < NSIGS; i++)
@@ -306,7 +325,8 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     if (register_handlers(w) != JOBQ_OK) {
-        d->exit_code = 1;
+        /* A plugin that does not load is a bad setting (worker.md). */
+        d->exit_code = s->plugins && s->plugins->n ? 2 : 1;
         return teardown(d);
     }
     registry_set_loop(&w->reg, w->base, net_dns(d->net));
@@ -318,6 +338,8 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         d->exit_code = 1;
         return teardown(d);
     }
+    w->stats = stats_new(w->nq);
+    w->lag = looplag_new(w->base, s->loop_lag_warn_ms);
     w->finish = finish_new(w);
     w->fetch = fetch_new(w);
     d->grace_ev = evtimer_new(w->base, on_grace, d);
@@ -338,6 +360,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->redis =
         redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq, on_ready, d);
     w->upkeep = upkeep_new(w);
+    w->sampler = sampler_new(w);
     if (!s->http_off) {
         /* A worker without its metrics port still does its real job. */
         d->http =

@@ -13,6 +13,7 @@
 #include "finish.h"
 #include "handoff.h"
 #include "log.h"
+#include "looplag.h"
 #include "recheck.h"
 #include "record.h"
 #include "utf8.h"
@@ -131,7 +132,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
                  ctx->h->type, (unsigned long long)ctx->timeout_ms);
         return;
     }
+    looplag_enter(ctx->w->lag, "io handler cancel()", ctx->h->type);
     ctx->h->cancel(ctx);
+    looplag_leave(ctx->w->lag);
     dispatch_complete(ctx);
 }
 
@@ -175,7 +178,9 @@ static void start(struct dispatch *d, struct jobq_ctx *ctx)
     if (io) {
         ctx->state = JOB_RUNNING;
         d->io_inflight++;
+        looplag_enter(w->lag, "io handler start()", ctx->h->type);
         ctx->h->start(ctx);
+        looplag_leave(w->lag);
         return;
     }
     /* A take brings jobs in bursts: they go to the pool in one lock and
@@ -210,10 +215,14 @@ void dispatch_complete(struct jobq_ctx *ctx)
     if (ctx->state != JOB_RUNNING)
         return;
     evtimer_del(ctx->deadline);
-    if (ctx->h->cls == JOBQ_CLASS_CPU)
+    ctx->ran = true;
+    if (ctx->h->cls == JOBQ_CLASS_CPU) {
         d->cpu_inflight--;
-    else
+        ctx->duration_ns = ctx->run_ns;
+    } else {
         d->io_inflight--;
+        ctx->duration_ns = (clock_mono_ms() - ctx->started_ms) * 1000000u;
+    }
     if (ctx->timed_out) {
         uint64_t took = clock_mono_ms() - ctx->started_ms;
         if (ctx->h->cls == JOBQ_CLASS_CPU && took > ctx->timeout_ms + 1000)
@@ -412,6 +421,7 @@ void dispatch_load(const struct dispatch *d, struct dispatch_load *out)
         .cpu_inflight = d->cpu_inflight,
         .io_inflight = d->io_inflight,
         .checking = recheck_pending(d->recheck),
+        .cpu_busy = cpupool_busy(d->cpu),
     };
 }
 

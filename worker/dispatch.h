@@ -51,6 +51,7 @@ struct dispatch_load {
     unsigned cpu_inflight; /* staged or running on the pool */
     unsigned io_inflight;  /* running on the loop */
     unsigned checking;     /* redelivered, result being looked up */
+    unsigned cpu_busy;     /* pool threads running a handler now */
 };
 void dispatch_load(const struct dispatch *d, struct dispatch_load *out);
 /* Share of io jobs among those lately started from queue index qi. */

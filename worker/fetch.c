@@ -24,6 +24,10 @@ struct fqueue {
      * is set aside until then, so the other queues go on being served. */
     uint64_t broken_until; /* monotonic ms */
     uint64_t pick_at;      /* monotonic ms: no PICK before */
+    /* Paused by an operator (P:{Q}:paused): not taken from, and never
+     * waited on with BLMOVE, until then; looked at again then. */
+    uint64_t paused_until; /* monotonic ms */
+    bool paused;           /* as last seen, for the log */
     unsigned pick_miss_ms; /* the next wait after a PICK that finds none */
     struct log_limit log, reply_log;
 };
@@ -95,7 +99,7 @@ static void room_for(const struct fetch *f, int qi, bool filling,
 static bool servable(const struct fetch *f, int qi, uint64_t now)
 {
     return !finish_queue_broken(f->w->finish, qi) &&
-           f->q[qi].broken_until <= now;
+           f->q[qi].broken_until <= now && f->q[qi].paused_until <= now;
 }
 
 /* Order of this round: strict queues as listed, then weighted queues by
@@ -239,6 +243,20 @@ static void pick_missed(struct fetch *f, int qi)
         fq->pick_miss_ms = FETCH_PICK_MISS_MAX_MS;
 }
 
+/* An operator paused q: leave it for FETCH_PAUSED_MS, then look again. A
+ * BLMOVE already waiting on it may still hand over one frame within
+ * FETCH_BLOCK_MS of the pause; none is sent while it lasts. */
+static void paused(struct fetch *f, struct wqueue *q)
+{
+    struct fqueue *fq = &f->q[q->index];
+    if (!fq->paused)
+        log_info("queue %s paused (%s exists): not taking from it", q->name,
+                 q->keys.paused);
+    fq->paused = true;
+    fq->paused_until = clock_mono_ms() + FETCH_PAUSED_MS;
+    arm(f, FETCH_PAUSED_MS);
+}
+
 static void on_take(redisReply *rep, void *priv)
 {
     struct take *t = priv;
@@ -257,7 +275,7 @@ static void on_take(redisReply *rep, void *priv)
         return;
     } else {
         unsigned frames = 0;
-        long long left = -1; /* PICK: pending's length after it */
+        long long left = -2; /* PICK: pending's length after it; -1 paused */
         for (size_t i = 0; i < rep->elements; i++) {
             redisReply *e = rep->element[i];
             if (e->type == REDIS_REPLY_STRING) {
@@ -269,7 +287,18 @@ static void on_take(redisReply *rep, void *priv)
             }
         }
         t->got += frames;
-        if (t->pick) {
+        struct fqueue *fq = &f->q[qi];
+        if (left == -1) {
+            paused(f, q);
+            t->empty[qi] = false; /* never blocked on */
+            t->full = false;
+        } else if (fq->paused) {
+            fq->paused = false;
+            log_info("queue %s resumed: taking from it again", q->name);
+        }
+        if (left == -1) {
+            /* nothing more to learn from this reply */
+        } else if (t->pick) {
             if (frames)
                 f->q[qi].pick_miss_ms = 0;
             else if (left > 0)
@@ -313,11 +342,19 @@ static int send_take(struct take *t, struct wqueue *q, unsigned want)
     snprintf(budget, sizeof(budget), "%d", FETCH_BATCH_BYTES);
     snprintf(max, sizeof(max), "%" PRIu64, s->max_frame_bytes);
     snprintf(deadmax, sizeof(deadmax), "%" PRIu64, s->dead_max);
-    const char *argv[] = {
-        q->keys.pending, q->keys.active, q->keys.dead, q->keys.stats, n, max,
-        f->w->wid,       deadmax,        budget};
+    const char *argv[] = {q->keys.pending,
+                          q->keys.active,
+                          q->keys.dead,
+                          q->keys.stats,
+                          q->keys.paused,
+                          n,
+                          max,
+                          f->w->wid,
+                          deadmax,
+                          budget};
     t->pick = false;
-    return redis_script(f->w->redis, SCRIPT_TAKE, on_take, t, 4, 9, argv, NULL);
+    return redis_script(f->w->redis, SCRIPT_TAKE, on_take, t, 5, 10, argv,
+                        NULL);
 }
 
 static int send_pick(struct take *t, struct wqueue *q, unsigned want)
@@ -328,18 +365,19 @@ static int send_pick(struct take *t, struct wqueue *q, unsigned want)
     snprintf(scan, sizeof(scan), "%d", FETCH_PICK_SCAN);
     snprintf(max, sizeof(max), "%" PRIu64, f->w->s->max_frame_bytes);
     snprintf(budget, sizeof(budget), "%d", FETCH_BATCH_BYTES);
-    int argc = 6 + f->n_io;
+    int argc = 7 + f->n_io;
     const char **argv = xmalloc(sizeof(*argv) * (size_t)argc);
     argv[0] = q->keys.pending;
     argv[1] = q->keys.active;
-    argv[2] = n;
-    argv[3] = scan;
-    argv[4] = max;
-    argv[5] = budget;
-    memcpy(argv + 6, f->io_types, sizeof(*argv) * (size_t)f->n_io);
+    argv[2] = q->keys.paused;
+    argv[3] = n;
+    argv[4] = scan;
+    argv[5] = max;
+    argv[6] = budget;
+    memcpy(argv + 7, f->io_types, sizeof(*argv) * (size_t)f->n_io);
     t->pick = true;
     int rc =
-        redis_script(f->w->redis, SCRIPT_PICK, on_take, t, 2, argc, argv, NULL);
+        redis_script(f->w->redis, SCRIPT_PICK, on_take, t, 3, argc, argv, NULL);
     free(argv);
     return rc;
 }
@@ -388,6 +426,8 @@ static void take_step(struct take *t)
         struct wqueue *q = &f->w->q[qi];
         unsigned want;
         int rc;
+        if (!servable(f, qi, now))
+            continue; /* paused or refused since the round began */
         switch (
             call_for(f, qi, t->filling || t->got > 0, t->picked, now, &want)) {
         case CALL_TAKE:
@@ -519,9 +559,22 @@ static void block_all(struct fetch *f, const bool *empty)
     }
 }
 
+/* A paused queue is looked at again when its pause is up, whatever else
+ * the retry timer was armed for meanwhile. */
+static void arm_paused(struct fetch *f)
+{
+    uint64_t now = clock_mono_ms();
+    for (int i = 0; i < f->w->nq; i++)
+        if (f->q[i].paused_until > now) {
+            arm(f, f->q[i].paused_until - now);
+            return;
+        }
+}
+
 static void kick(struct fetch *f, bool filling)
 {
     struct worker *w = f->w;
+    arm_paused(f);
     if (f->reconcile_wanted && !f->reconciling) {
         /* A reply was lost: the frames it may have moved go back before
          * anything more is taken (fetch_on_ready waits for replies still

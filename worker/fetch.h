@@ -18,6 +18,9 @@
  * less): also bounds how late a stopping worker learns that a blocked
  * fetch is done. */
 #define FETCH_BLOCK_MS 1000
+/* How often a paused queue is looked at again (and so how soon a resume
+ * is noticed). */
+#define FETCH_PAUSED_MS 1000
 /* How long a queue whose keys Redis refuses is left aside. */
 #define FETCH_BROKEN_MS 1000
 /* Most frames one TAKE moves (Lua's unpack() limit is about 8000), and

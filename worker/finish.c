@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "log.h"
 #include "redis.h"
+#include "stats.h"
 #include "xalloc.h"
 
 struct fqueue {
@@ -92,9 +93,23 @@ static void hold(struct batch *b)
     evtimer_add(f->retry_ev, &tv);
 }
 
+/* The outcome by queue and type, for the operator (stats.h). */
+static void count_type(struct finish *f, const struct jobq_ctx *ctx,
+                       enum stats_outcome o)
+{
+    if (!f->w->stats)
+        return;
+    const char *type = ctx->has_job ? ctx->job.type.ptr : NULL;
+    size_t len = ctx->has_job ? ctx->job.type.len : 0;
+    double secs =
+        ctx->ran && o != STATS_LATE ? (double)ctx->duration_ns / 1e9 : -1.0;
+    stats_job(f->w->stats, ctx->q->index, type, len, o, secs);
+}
+
 static void count(struct finish *f, const struct jobq_ctx *ctx, char landed)
 {
     if (landed == '0') {
+        count_type(f, ctx, STATS_LATE);
         f->n.late++;
         log_info("late finish of job %s on %s: another worker recovered "
                  "it and owns its result",
@@ -103,12 +118,15 @@ static void count(struct finish *f, const struct jobq_ctx *ctx, char landed)
     }
     switch (ctx->out) {
     case OUT_OK:
+        count_type(f, ctx, STATS_OK);
         f->n.ok++;
         break;
     case OUT_RETRY:
+        count_type(f, ctx, STATS_RETRY);
         f->n.retry++;
         break;
     case OUT_DEAD:
+        count_type(f, ctx, STATS_DEAD);
         f->n.dead++;
         break;
     default:

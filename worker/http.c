@@ -1,7 +1,10 @@
 /* HTTP surface (see http.h). Every answer is built from counters the loop
  * thread owns, on the loop thread: no locks. Connections are bounded in
  * number (http-max-connections) and in time (a request's deadline), and a
- * failing accept() pauses the listener instead of spinning the loop. */
+ * failing accept() pauses the listener instead of spinning the loop.
+ * Answers that wait on Redis (metrics, the API) are held as a struct
+ * http_wait: a connection closed meanwhile leaves the wait without its
+ * request, and the late answer is dropped. */
 #include "http.h"
 
 #include <event2/buffer.h>
@@ -19,10 +22,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "api.h"
 #include "clock.h"
-#include "dispatch.h"
-#include "finish.h"
+#include "dashboard_assets.h"
 #include "log.h"
+#include "looplag.h"
+#include "metrics.h"
 #include "redis.h"
 #include "xalloc.h"
 
@@ -53,8 +58,18 @@ struct http_conn {
     struct http_conn *next, **pprev;
 };
 
+/* A request answered later (metrics, the API). */
+struct http_wait {
+    struct http *h;
+    struct http_conn *c;        /* NULL once the connection is gone */
+    struct evhttp_request *req; /* NULL once evhttp freed it */
+    struct http_wait *next, **pprev;
+};
+
 struct http {
     struct evhttp *ev;
+    struct api *api;
+    struct http_wait *waits;
     struct worker *w;
     struct evconnlistener *lev;
     struct event *adopt_ev;  /* on_adopt, right after accepts */
@@ -118,7 +133,15 @@ static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
     struct http_conn *c = arg;
-    (void)evcon;
+    /* A request still waiting on Redis: evhttp frees it with the
+     * connection unless it already took it off (a client that hung up
+     * while it was handled: then the reply frees it). */
+    for (struct http_wait *x = c->h->waits; x; x = x->next)
+        if (x->c == c) {
+            x->c = NULL;
+            if (x->req && evhttp_request_get_connection(x->req) == evcon)
+                x->req = NULL;
+        }
     evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
     http_conn_free(c);
 }
@@ -292,56 +315,115 @@ static void on_readyz(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
-static void metric(struct evbuffer *b, const char *name, const char *type,
-                   const char *help, unsigned long long v)
+/* Holds req for an answer that comes later, through wait_done. */
+static struct http_wait *wait_new(struct http *h, struct evhttp_request *req)
 {
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help,
-                        name, type, name, v);
+    request_arrived(h, req);
+    struct http_wait *x = xcalloc(1, sizeof(*x));
+    x->h = h;
+    x->req = req;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    for (struct http_conn *c = h->open; c; c = c->next)
+        if (c->evcon == evcon)
+            x->c = c;
+    x->next = h->waits;
+    if (x->next)
+        x->next->pprev = &x->next;
+    x->pprev = &h->waits;
+    h->waits = x;
+    return x;
+}
+
+static void wait_free(struct http_wait *x)
+{
+    *x->pprev = x->next;
+    if (x->next)
+        x->next->pprev = x->pprev;
+    free(x);
+}
+
+static void wait_done(void *arg, int code, const char *type,
+                      struct evbuffer *body)
+{
+    struct http_wait *x = arg;
+    if (x->req) {
+        evhttp_add_header(evhttp_request_get_output_headers(x->req),
+                          "Content-Type", type);
+        evhttp_add_header(evhttp_request_get_output_headers(x->req),
+                          "Cache-Control", "no-store");
+        evhttp_send_reply(x->req, code, code == 200 ? "OK" : "Error", body);
+    }
+    wait_free(x);
 }
 
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
-    struct worker *w = h->w;
+    looplag_enter(h->w->lag, "HTTP", "/metrics");
+    metrics_render(h->w, wait_done, wait_new(h, req));
+    looplag_leave(h->w->lag);
+}
+
+/* The dashboard: files compiled in (dashboard_assets.h), nothing fetched
+ * from elsewhere. */
+static void on_asset(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const struct dashboard_asset *a = dashboard_find(path);
     struct evbuffer *b = evbuffer_new();
-    struct finish_counts n;
-    finish_counts(w->finish, &n);
-    struct dispatch_load l;
-    dispatch_load(w->dispatch, &l);
-    metric(b, "jobq_jobs_ok_total", "counter",
-           "Jobs finished ok by this worker.", n.ok);
-    metric(b, "jobq_jobs_retried_total", "counter",
-           "Failed attempts scheduled again.", n.retry);
-    metric(b, "jobq_jobs_dead_total", "counter",
-           "Jobs that became dead records.", n.dead);
-    metric(b, "jobq_jobs_late_total", "counter",
-           "Finishes fenced because another worker recovered the job.", n.late);
-    metric(b, "jobq_jobs_skipped_total", "counter",
-           "Redelivered jobs whose result already said ok.", n.skip);
-    metric(b, "jobq_result_checks_total", "counter",
-           "Result lookups before running a redelivered job again.",
-           dispatch_rechecks(w->dispatch));
-    metric(b, "jobq_cpu_inflight", "gauge",
-           "CPU jobs taken and not yet answered.", l.cpu_inflight);
-    metric(b, "jobq_io_inflight", "gauge", "IO jobs running on the loop.",
-           l.io_inflight);
-    metric(b, "jobq_cpu_window", "gauge",
-           "CPU jobs this worker takes ahead (adaptive).", l.cpu_slots);
-    metric(b, "jobq_finish_backlog", "gauge",
-           "Outcomes not yet acknowledged by Redis.", finish_held(w->finish));
-    metric(b, "jobq_redis_up", "gauge", "1 when every Redis connection is up.",
-           redis_ready(w->redis));
-    metric(b, "jobq_stopping", "gauge", "1 after SIGTERM or SIGINT.",
-           w->stopping);
-    reply_text(h, req, 200, "OK", b, "text/plain; version=0.0.4");
+    if (!a) {
+        evbuffer_add_printf(b, "not found\n");
+        reply_text(h, req, 404, "Not Found", b, "text/plain");
+    } else {
+        evbuffer_add_reference(b, a->data, a->len, NULL, NULL);
+        /* The page's script is its own file: no inline script runs. */
+        evhttp_add_header(evhttp_request_get_output_headers(req),
+                          "Content-Security-Policy",
+                          "default-src 'self'; img-src 'self' data:");
+        reply_text(h, req, 200, "OK", b, a->type);
+    }
     evbuffer_free(b);
+}
+
+static void on_api(struct evhttp_request *req, struct http *h)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    struct api_request rq = {
+        .method = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD ? API_GET
+                  : cmd == EVHTTP_REQ_POST                        ? API_POST
+                                                                  : API_OTHER,
+        .path = evhttp_uri_get_path(uri),
+        .query = evhttp_uri_get_query(uri),
+        .auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                   "Authorization"),
+        .body = len ? (const char *)evbuffer_pullup(in, -1) : NULL,
+        .bodylen = len,
+    };
+    looplag_enter(h->w->lag, "HTTP", rq.path ? rq.path : "/api");
+    api_handle(h->api, &rq, wait_done, wait_new(h, req));
+    looplag_leave(h->w->lag);
 }
 
 static void on_other(struct evhttp_request *req, void *arg)
 {
+    struct http *h = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (path && strncmp(path, "/api/", 5) == 0) {
+        on_api(req, h);
+        return;
+    }
+    if (path && dashboard_find(path)) {
+        on_asset(req, h);
+        return;
+    }
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "not found: try /healthz, /readyz or /metrics\n");
-    reply_text(arg, req, 404, "Not Found", b, "text/plain");
+    evbuffer_add_printf(b, "not found: try /, /healthz, /readyz, /metrics or "
+                           "/api/queues\n");
+    reply_text(h, req, 404, "Not Found", b, "text/plain");
     evbuffer_free(b);
 }
 
@@ -375,10 +457,12 @@ struct http *http_start(struct worker *w, const char *host, int port,
     h->resume_ev = evtimer_new(w->base, on_resume, h);
     h->next_surface = surfaces;
     surfaces = h;
-    /* Only GET and HEAD: nothing here changes state. */
-    evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    /* POST only for the API's changes, each behind the admin token. */
+    evhttp_set_allowed_methods(h->ev, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+                                          EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(h->ev, HTTP_MAX_HEADER_BYTES);
-    evhttp_set_max_body_size(h->ev, 0);
+    evhttp_set_max_body_size(h->ev, API_BODY_MAX);
+    h->api = api_new(w);
     evhttp_set_timeout(h->ev, HTTP_IDLE_TIMEOUT_S);
     evhttp_set_bevcb(h->ev, on_accept, h);
     evhttp_set_cb(h->ev, "/healthz", on_healthz, h);
@@ -415,7 +499,8 @@ struct http *http_start(struct worker *w, const char *host, int port,
             bound = ntohs(a->sin6_port);
         }
     }
-    log_info("HTTP surface on http://%s%s%s:%d/ (/healthz /readyz /metrics)",
+    log_info("HTTP surface on http://%s%s%s:%d/ (dashboard at /, /healthz "
+             "/readyz /metrics /api/)",
              strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "",
              bound);
     return h;
@@ -430,6 +515,11 @@ void http_stop(struct http *h)
     evhttp_free(h->ev);
     while (h->adopting)
         http_conn_free(h->adopting);
+    /* Redis is gone before this (the daemon's teardown order): no answer
+     * is still coming for a wait left here. */
+    while (h->waits)
+        wait_free(h->waits);
+    api_free(h->api);
     event_free(h->adopt_ev);
     event_free(h->resume_ev);
     struct http **p = &surfaces;

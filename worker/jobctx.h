@@ -53,6 +53,9 @@ struct jobq_ctx {
     uint64_t timeout_ms;
     uint64_t started_ms;
     uint64_t run_ns; /* CPU handlers: measured on the pool thread */
+    /* The attempt's handler time, for stats; ran: a handler ran at all. */
+    uint64_t duration_ns;
+    bool ran;
 
     msgpack_sbuffer result;
     msgpack_packer pk;

@@ -46,8 +46,9 @@ struct redis {
     struct event *watchdog;
     char sha[SCRIPT__COUNT][41];
     bool all_up;
-    struct evdns_base *dns; /* only for host names */
-    char *fmt;              /* resp_format's buffer */
+    unsigned long long reconnects; /* drops of a connection that was up */
+    struct evdns_base *dns;        /* only for host names */
+    char *fmt;                     /* resp_format's buffer */
     size_t fmt_cap;
     void (*on_ready)(void *);
     void *arg;
@@ -341,6 +342,8 @@ static void conn_drop(struct conn *c, const char *why)
     struct redis *r = c->r;
     redisAsyncContext *ac = c->ac;
     bool was_up = c->state == CONN_UP;
+    if (was_up)
+        r->reconnects++;
     if (c->resolving) {
         struct evdns_getaddrinfo_request *req = c->resolving;
         c->resolving = NULL;
@@ -442,6 +445,11 @@ void redis_free(struct redis *r)
 bool redis_ready(const struct redis *r)
 {
     return r->conn[0].state == CONN_UP;
+}
+
+unsigned long long redis_reconnects(const struct redis *r)
+{
+    return r->reconnects;
 }
 
 int redis_cmd(struct redis *r, redis_reply_fn fn, void *priv, int argc,

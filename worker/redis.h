@@ -32,6 +32,9 @@ struct redis *redis_new(struct event_base *base, const struct redis_url *url,
 void redis_free(struct redis *r);
 
 bool redis_ready(const struct redis *r);
+/* Connections dropped and re-opened since the start (every drop leads to
+ * a reconnect with backoff). */
+unsigned long long redis_reconnects(const struct redis *r);
 
 /* Queue a command on the command connection. Returns 0, or -1 when it is
  * not up (fn is not called). */

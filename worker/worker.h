@@ -22,6 +22,9 @@ struct dispatch;
 struct finish;
 struct fetch;
 struct upkeep;
+struct stats;
+struct looplag;
+struct sampler;
 
 /* A served queue: its name and keys, fixed at start. Its index is the
  * same in every module's per-queue state. */
@@ -54,6 +57,11 @@ struct worker {
     struct finish *finish;
     struct fetch *fetch;
     struct upkeep *upkeep;
+    /* The operator's view: outcomes by type (fed by finish), the loop's
+     * own lag (sections marked by dispatch and http), Redis samples. */
+    struct stats *stats;
+    struct looplag *lag;
+    struct sampler *sampler;
 
     /* The tick (see worker_wake) and whether a stop has begun: a stopping
      * worker takes nothing new. */

@@ -51,9 +51,12 @@ local function attempts_of(f, p)
   if vb >= 0xd0 and v >= 2 ^ (8 * w - 1) then return nil end
   return v
 end
-local function bump(f, err, now)
+-- The entries of frame f but attempt, error and failed_at, byte-exact, and
+-- its attempt count; nil for a frame bump() cannot read.
+local function entries(f)
   walked = 0
   local b, n, p = f:byte(1)
+  if not b then return nil end
   if b >= 0x80 and b <= 0x8f then n, p = b - 0x80, 2
   elseif b == 0xde then n, p = be(f, 2, 2), 4
   elseif b == 0xdf then n, p = be(f, 2, 4), 6
@@ -79,7 +82,19 @@ local function bump(f, err, now)
     p = ve
   end
   if p ~= #f + 1 then return nil end
-  local c = #kept + 3
-  local hdr = c < 16 and string.char(0x80 + c) or c < 65536 and string.char(0xde, math.floor(c / 256), c % 256) or string.char(0xdf) .. u32(c)
-  return hdr .. table.concat(kept) .. str('attempt') .. uint(attempt + 1) .. str('error') .. str(err) .. str('failed_at') .. uint(now)
+  return kept, attempt
+end
+local function maphdr(c)
+  return c < 16 and string.char(0x80 + c) or c < 65536 and string.char(0xde, math.floor(c / 256), c % 256) or string.char(0xdf) .. u32(c)
+end
+local function bump(f, err, now)
+  local kept, attempt = entries(f)
+  if not kept then return nil end
+  return maphdr(#kept + 3) .. table.concat(kept) .. str('attempt') .. uint(attempt + 1) .. str('error') .. str(err) .. str('failed_at') .. uint(now)
+end
+-- A retried dead frame starts again: attempt, error and failed_at gone.
+local function fresh(f)
+  local kept = entries(f)
+  if not kept then return nil end
+  return maphdr(#kept) .. table.concat(kept)
 end

@@ -3,7 +3,8 @@
 -- job type is one of the io types listed, oldest first, to the left of
 -- this worker's active list, where TAKE would have put them; every other
 -- frame stays in pending, in its order.
--- KEYS: pending active. ARGV: want (most frames moved), scan (most frames
+-- A paused queue (its paused key exists) gives nothing: the reply is {-1}.
+-- KEYS: pending active paused. ARGV: want (most frames moved), scan (most frames
 -- looked at, from the oldest, moved ones included), max frame bytes (a
 -- longer frame is passed over, left for TAKE to send to dead), byte budget
 -- (no further frame is read once this many bytes have been), then the io
@@ -30,6 +31,7 @@
 -- costs no walking at all; a walk stops at WALK_MAX items. Each LREM finds
 -- its frame after at most scan frames from the right end.
 need(KEYS[1], 'list'); need(KEYS[2], 'list')
+if redis.call('EXISTS', KEYS[3]) == 1 then return {-1} end
 local want, scan = tonumber(ARGV[1]) or 0, tonumber(ARGV[2]) or 0
 local max, budget = tonumber(ARGV[3]) or 0, tonumber(ARGV[4]) or 0
 local iotype, names = {}, {}

@@ -8,9 +8,12 @@
 -- backlog of large frames costs each call a bounded amount of Redis' time
 -- and memory, never the lot at once; reading them in ranges instead would
 -- pull a whole range of large frames into Lua at a time.
--- KEYS: pending active dead stats. ARGV: n, max frame bytes, worker, dead
--- max, byte budget.
+-- A paused queue (its paused key exists, protocol.md) gives nothing: the
+-- reply is then {-1}, so the worker knows not to block on it either.
+-- KEYS: pending active dead stats paused. ARGV: n, max frame bytes,
+-- worker, dead max, byte budget.
 need(KEYS[1], 'list'); need(KEYS[2], 'list'); need(KEYS[3], 'list'); need(KEYS[4], 'hash')
+if redis.call('EXISTS', KEYS[5]) == 1 then return {-1} end
 local n, max, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
 local out, big, bytes, now = {}, 0, 0, nil
 for _ = 1, n do

@@ -119,17 +119,18 @@ static void test_fetch_idle_worker_takes_cpu_room_from_first_queue(void **state)
     tick(fx);
     struct fake_call *c = fake_next();
     assert_script(c, SCRIPT_TAKE);
-    assert_int_equal(c->nkeys, 4);
-    assert_int_equal(c->argc, 9);
+    assert_int_equal(c->nkeys, 5);
+    assert_int_equal(c->argc, 10);
     assert_arg(c, 0, qa->keys.pending);
     assert_arg(c, 1, qa->keys.active);
     assert_arg(c, 2, qa->keys.dead);
     assert_arg(c, 3, qa->keys.stats);
+    assert_arg(c, 4, qa->keys.paused);
     struct dispatch_load l = load(fx);
     char want[16];
     snprintf(want, sizeof(want), "%u", l.cpu_slots - l.cpu_inflight);
-    assert_arg(c, 4, want);
-    assert_arg(c, 6, FX_WID);
+    assert_arg(c, 5, want);
+    assert_arg(c, 7, FX_WID);
     /* One round at a time. */
     assert_int_equal(fake_pending(), 1);
     assert_false(fetch_idle(fx->w.fetch));
@@ -178,6 +179,39 @@ static void test_fetch_empty_takes_block_on_every_queue(void **state)
     assert_false(fetch_idle(fx->w.fetch));
 }
 
+/* A paused queue (TAKE answers {-1}) is neither blocked on nor taken
+ * from again until FETCH_PAUSED_MS has passed; the other queue is served
+ * and waited on as usual. */
+static void test_fetch_paused_queue_is_not_blocked_on(void **state)
+{
+    struct fx *fx = *state;
+    tick(fx);
+    struct fake_call *c = fake_next();
+    assert_script(c, SCRIPT_TAKE);
+    assert_arg(c, 0, fx->w.q[0].keys.pending);
+    fake_reply(c, fake_rep_array_int(0, NULL, NULL, -1));
+    c = fake_next();
+    assert_script(c, SCRIPT_TAKE);
+    assert_arg(c, 0, fx->w.q[1].keys.pending);
+    reply_empty(c);
+    /* One BLMOVE, on the queue that is not paused. */
+    assert_int_equal(fake_pending(), 1);
+    c = fake_nth(0);
+    assert_int_equal(c->kind, FAKE_BLOCKING);
+    assert_arg(c, 1, fx->w.q[1].keys.pending);
+    /* Later, the paused queue is asked again (qb's own rounds, after its
+     * BLMOVE times out, are answered empty meanwhile). */
+    for (int round = 0;; round++) {
+        assert_true(round < 20);
+        assert_true(
+            fx_run_until_script(fx, SCRIPT_TAKE, 3 * FETCH_PAUSED_MS));
+        c = fake_find_script(SCRIPT_TAKE);
+        if (fake_arg_is(c, 0, fx->w.q[0].keys.pending))
+            break;
+        reply_empty(c);
+    }
+}
+
 /* A TAKE on qa answered with CPU frames up to the CPU window. */
 static void fill_cpu_window(struct fx *fx, struct frames *f)
 {
@@ -205,13 +239,14 @@ static void test_fetch_full_cpu_window_picks_io_frames(void **state)
      * with only io room. */
     struct fake_call *c = fake_next();
     assert_script(c, SCRIPT_PICK);
-    assert_int_equal(c->nkeys, 2);
+    assert_int_equal(c->nkeys, 3);
     assert_arg(c, 0, fx->w.q[0].keys.pending);
     assert_arg(c, 1, fx->w.q[0].keys.active);
+    assert_arg(c, 2, fx->w.q[0].keys.paused);
     char want[16];
     struct dispatch_load l = load(fx);
     snprintf(want, sizeof(want), "%u", l.io_slots - l.io_inflight);
-    assert_arg(c, 2, want);
+    assert_arg(c, 3, want);
     assert_arg(c, c->argc - 1, "sleep");
     assert_int_equal(fake_pending(), 1);
     frames_free(&f);
@@ -730,6 +765,7 @@ int main(void)
         T(test_fetch_idle_worker_takes_cpu_room_from_first_queue),
         T(test_fetch_take_reply_frames_reach_dispatch),
         T(test_fetch_empty_takes_block_on_every_queue),
+    T(test_fetch_paused_queue_is_not_blocked_on),
         T(test_fetch_full_cpu_window_picks_io_frames),
         T(test_fetch_pick_miss_backs_off_that_queue),
         T(test_fetch_take_error_sets_queue_aside_and_serves_next),
