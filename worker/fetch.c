@@ -504,6 +504,15 @@ static void on_blmove(redisReply *rep, void *priv)
     }
     if (rep->type == REDIS_REPLY_STRING && rep->len > w->s->max_frame_bytes) {
         set_aside_big(f, q, rep->len);
+    } else if (rep->type == REDIS_REPLY_STRING && f->q[q->index].paused) {
+        /* A BLMOVE sent before the pause was seen brought a frame: it is
+         * not run but returned to pending, as a frame whose take reply
+         * was lost is (the ORPHANS script). */
+        log_info("queue %s is paused: returning a frame a blocking take "
+                 "brought",
+                 q->name);
+        retry_later(f);
+        return;
     } else if (rep->type == REDIS_REPLY_STRING && !w->stopping) {
         dispatch_frame(w->dispatch, q, rep->str, rep->len);
     } else if (rep->type == REDIS_REPLY_ERROR) {

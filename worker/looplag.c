@@ -1,12 +1,19 @@
 /* Loop lag (see looplag.h). The timer is re-armed from when it ran, so a
  * long turn shows once as lateness rather than as a burst of catch-up
- * ticks; sections cost two clock reads. */
+ * ticks; sections cost two clock reads.
+ *
+ * A late timer has two causes: the loop was busy (a callback ran long),
+ * or the process was not scheduled (a host short of CPU). Every lateness
+ * is observed (jobs wait either way), but only the first is the loop's
+ * fault and warned about: a section that ran past the limit, or, without
+ * one, a loop thread that used CPU for at least half the lateness. */
 #include "looplag.h"
 
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "log.h"
@@ -21,6 +28,8 @@ struct looplag {
     struct event *tick;
     uint64_t warn_ms;
     uint64_t due_ns; /* when the tick should run */
+    uint64_t cpu_ns; /* the loop thread's CPU time at the last tick */
+    struct log_limit busy_log;
     struct histo h;
     uint64_t warnings;
     /* The section running, and the longest since the last tick. */
@@ -29,6 +38,14 @@ struct looplag {
     uint64_t worst_ns;
     char worst[LOOPLAG_WHAT_BYTES];
 };
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void arm(struct looplag *l)
 {
@@ -44,21 +61,31 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     uint64_t now = clock_mono_ns();
     uint64_t late = now > l->due_ns ? now - l->due_ns : 0;
+    uint64_t cpu = thread_cpu_ns(), used = cpu - l->cpu_ns;
+    l->cpu_ns = cpu;
     histo_observe(&l->h, looplag_bounds, looplag_nbounds, (double)late / 1e9);
-    if (late / 1000000u > l->warn_ms) {
+    unsigned long long late_ms = late / 1000000u,
+                       warn = (unsigned long long)l->warn_ms;
+    if (late_ms <= warn) {
+        /* on time */
+    } else if (l->worst_ns / 1000000u > l->warn_ms) {
         l->warnings++;
-        if (l->worst_ns)
-            log_warn("event loop held for %llu ms (loop-lag-warn-ms %llu): "
-                     "%s ran %llu ms",
-                     (unsigned long long)(late / 1000000u),
-                     (unsigned long long)l->warn_ms, l->worst,
-                     (unsigned long long)(l->worst_ns / 1000000u));
-        else
-            log_warn("event loop held for %llu ms (loop-lag-warn-ms %llu) "
-                     "by a callback outside the measured sections (Redis "
-                     "replies, timers of the worker's own modules)",
-                     (unsigned long long)(late / 1000000u),
-                     (unsigned long long)l->warn_ms);
+        log_warn("event loop held for %llu ms (loop-lag-warn-ms %llu): %s "
+                 "ran %llu ms",
+                 late_ms, warn, l->worst,
+                 (unsigned long long)(l->worst_ns / 1000000u));
+    } else if (used >= late / 2) {
+        l->warnings++;
+        log_limited(&l->busy_log, LOG_WARN,
+                    "event loop held for %llu ms (loop-lag-warn-ms %llu) by "
+                    "a callback outside the measured sections (Redis "
+                    "replies, the worker's own timers)",
+                    late_ms, warn);
+    } else {
+        log_debug("event loop timer ran %llu ms late, the loop thread "
+                  "having used %llu ms of CPU since the last: the host is "
+                  "short of CPU, the loop was not held",
+                  late_ms, (unsigned long long)(used / 1000000u));
     }
     l->worst_ns = 0;
     l->worst[0] = 0;
@@ -70,6 +97,7 @@ struct looplag *looplag_new(struct event_base *base, uint64_t warn_ms)
     struct looplag *l = xcalloc(1, sizeof(*l));
     l->warn_ms = warn_ms;
     l->tick = evtimer_new(base, on_tick, l);
+    l->cpu_ns = thread_cpu_ns();
     arm(l);
     return l;
 }

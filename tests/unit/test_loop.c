@@ -203,8 +203,7 @@ static void test_fetch_paused_queue_is_not_blocked_on(void **state)
      * BLMOVE times out, are answered empty meanwhile). */
     for (int round = 0;; round++) {
         assert_true(round < 20);
-        assert_true(
-            fx_run_until_script(fx, SCRIPT_TAKE, 3 * FETCH_PAUSED_MS));
+        assert_true(fx_run_until_script(fx, SCRIPT_TAKE, 3 * FETCH_PAUSED_MS));
         c = fake_find_script(SCRIPT_TAKE);
         if (fake_arg_is(c, 0, fx->w.q[0].keys.pending))
             break;
@@ -765,7 +764,7 @@ int main(void)
         T(test_fetch_idle_worker_takes_cpu_room_from_first_queue),
         T(test_fetch_take_reply_frames_reach_dispatch),
         T(test_fetch_empty_takes_block_on_every_queue),
-    T(test_fetch_paused_queue_is_not_blocked_on),
+        T(test_fetch_paused_queue_is_not_blocked_on),
         T(test_fetch_full_cpu_window_picks_io_frames),
         T(test_fetch_pick_miss_backs_off_that_queue),
         T(test_fetch_take_error_sets_queue_aside_and_serves_next),
