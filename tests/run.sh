@@ -50,6 +50,15 @@ step "format (.clang-format)" format_check
 step "unit tests" ctest --test-dir build --output-on-failure
 step "integration tests" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
     $PY -m pytest -q -p no:cacheprovider tests/integration
+# The dashboard in headless Chromium (tests/browser: playwright-core from
+# npm, pinned by its lockfile, driving Debian's chromium); normal build only.
+browser_test() {
+    [ -d tests/browser/node_modules/playwright-core ] ||
+        npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
+    JOBQ_WORKER="$ROOT/build/jobq-worker" JOBQ_CLI="$ROOT/build/jobq" \
+        node tests/browser/dashboard.test.mjs
+}
+step "dashboard in headless Chromium" browser_test
 step "valgrind memcheck, 10000 jobs" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
     $PY -m pytest -q -p no:cacheprovider tests/memcheck
 
