@@ -288,8 +288,25 @@ static void reply_text(struct http *h, struct evhttp_request *req, int code,
     evhttp_send_reply(req, code, reason, body);
 }
 
+/* POST is allowed for the API's changes alone: every other path answers
+ * 405 to it. Returns true when req was refused. */
+static bool refuse_post(struct http *h, struct evhttp_request *req)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+        return false;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "read-only: use GET\n");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                      "GET, HEAD");
+    reply_text(h, req, 405, "Method Not Allowed", b, "text/plain");
+    evbuffer_free(b);
+    return true;
+}
+
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
+    if (refuse_post(arg, req))
+        return;
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "ok\n");
     reply_text(arg, req, 200, "OK", b, "text/plain");
@@ -302,6 +319,8 @@ static void on_readyz(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
     struct worker *w = h->w;
+    if (refuse_post(h, req))
+        return;
     struct evbuffer *b = evbuffer_new();
     bool up = redis_ready(w->redis);
     if (up && !w->stopping) {
@@ -359,6 +378,8 @@ static void wait_done(void *arg, int code, const char *type,
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
+    if (refuse_post(h, req))
+        return;
     looplag_enter(h->w->lag, "HTTP", "/metrics");
     metrics_render(h->w, wait_done, wait_new(h, req));
     looplag_leave(h->w->lag);
@@ -416,6 +437,8 @@ static void on_other(struct evhttp_request *req, void *arg)
         on_api(req, h);
         return;
     }
+    if (refuse_post(h, req))
+        return;
     if (path && dashboard_find(path)) {
         on_asset(req, h);
         return;

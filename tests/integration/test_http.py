@@ -65,8 +65,10 @@ def test_health_ready_and_metrics(r, workers):
     assert code == 200
     assert re.search(r"^jobq_redis_up 1$", text, re.M)
     assert "# TYPE jobq_cpu_window gauge" in text
-    # read-only: libevent refuses methods outside GET/HEAD with 501
-    assert get(base + "/metrics", method="POST")[0] == 501
+    # read-only: POST is for the API's changes alone; other methods are
+    # refused by libevent (501)
+    assert get(base + "/metrics", method="POST")[0] == 405
+    assert get(base + "/metrics", method="PUT")[0] == 501
     assert get(base + "/nope")[0] == 404
 
 

@@ -10,6 +10,7 @@ import redis
 from conftest import ROOT
 
 PENDING, ACTIVE = "jobq:{q}:pending", "jobq:{q}:active:w1"
+PAUSED = "jobq:{q}:paused"
 IO = ("sleep", "http.request")
 MAX = 4096
 
@@ -31,7 +32,8 @@ def pick(r):
     sha = r.script_load(composed("pick"))
 
     def run(want=100, scan=256, max_bytes=MAX, budget=4 << 20, types=IO):
-        rep = r.evalsha(sha, 2, PENDING, ACTIVE, want, scan, max_bytes, budget, *types)
+        rep = r.evalsha(sha, 3, PENDING, ACTIVE, PAUSED, want, scan, max_bytes, budget,
+                        *types)
         assert isinstance(rep[-1], int)
         return rep[:-1], rep[-1]
     return run
@@ -82,6 +84,15 @@ def test_io_frames_move_in_order_and_only_they(r, pick):
     assert pending(r) == [cpu(1), cpu(2), cpu(3), cpu(4)]
     # Where TAKE (LMOVE RIGHT LEFT, oldest first) would have put them.
     assert r.lrange(ACTIVE, 0, -1) == [io(3), io(2, "http.request"), io(1)]
+
+
+def test_a_paused_queue_gives_nothing(r, pick):
+    enqueue(r, [cpu(1), io(1)])
+    r.set(PAUSED, "1")
+    moved, left = pick()
+    # {-1}: the paused mark, where the length of pending would be
+    assert moved == [] and left == -1
+    assert pending(r) == [cpu(1), io(1)] and r.llen(ACTIVE) == 0
 
 
 def test_lands_left_of_frames_already_active(r, pick):
