@@ -501,14 +501,46 @@ static int on_ini(void *user, const char *section, const char *name,
     return 1;
 }
 
+/* The file is read whole first: inih would end a value at a NUL byte
+ * without a word (a queue "de\0fault" served as "de"). */
+static char *read_ini(const char *path, struct problems *p)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        problems_add(p, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = xmalloc(SETTINGS_MAX_INI_BYTES + 1);
+    size_t n = fread(text, 1, SETTINGS_MAX_INI_BYTES + 1, f);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    const char *nul = memchr(text, 0, n);
+    if (failed)
+        problems_add(p, "%s: cannot read", path);
+    else if (n > SETTINGS_MAX_INI_BYTES)
+        problems_add(p, "%s: larger than %d bytes", path,
+                     SETTINGS_MAX_INI_BYTES);
+    else if (nul)
+        problems_add(p, "%s: a NUL byte at offset %zu", path,
+                     (size_t)(nul - text));
+    if (failed || n > SETTINGS_MAX_INI_BYTES || nul) {
+        free(text);
+        return NULL;
+    }
+    text[n] = 0;
+    return text;
+}
+
 int settings_load_ini(struct settings *s, const char *path, struct problems *p)
 {
     struct ini_state st = {s, p, path};
     int before = p->n;
-    int rc = ini_parse(path, on_ini, &st);
-    if (rc < 0)
-        problems_add(p, "%s: cannot read: %s", path, strerror(errno));
-    else if (rc > 0)
+    char *text = read_ini(path, p);
+    if (!text)
+        return -1;
+    int rc = ini_parse_string(text, on_ini, &st);
+    free(text);
+    if (rc > 0)
         problems_add(p, "%s: syntax error on line %d", path, rc);
     return p->n > before ? -1 : 0;
 }
@@ -851,6 +883,19 @@ static void parse_handler_setting(struct settings *s, const char *v,
     }
     char *type = xstrndup(v, (size_t)(dot - v));
     char *key = xstrndup(dot + 1, (size_t)(eq - dot - 1));
+    bool known = false;
+    for (size_t i = 0; i < s->nhandler_settings && !known; i++)
+        known = strcmp(s->handler_settings[i].type, type) == 0 &&
+                strcmp(s->handler_settings[i].key, key) == 0;
+    if (!known && s->nhandler_settings >= SETTINGS_MAX_HANDLER_SETTINGS) {
+        /* Each is looked up by a scan: a file of a million would make the
+         * start quadratic. */
+        problems_add(p, "handler-setting: more than %d (from %s)",
+                     SETTINGS_MAX_HANDLER_SETTINGS, source);
+        free(type);
+        free(key);
+        return;
+    }
     for (size_t i = 0; i < s->nhandler_settings; i++) {
         struct handler_setting *h = &s->handler_settings[i];
         if (strcmp(h->type, type) == 0 && strcmp(h->key, key) == 0) {
@@ -1025,15 +1070,20 @@ int settings_finish(struct settings *s, struct problems *p)
 
 /* Printing */
 
-/* Handler settings that look like secrets are masked too. */
-static bool secret_key(const char *key)
+/* Handler settings that look like secrets are masked too: by their key,
+ * or by a value that is a URL with a user part (user:password@). */
+static bool secret_setting(const char *key, const char *value)
 {
-    static const char *words[] = {"password", "secret", "token",
-                                  "key",      "auth",   "credential"};
+    static const char *words[] = {"pass", "pwd",    "secret",  "token",
+                                  "key",  "auth",   "bearer",  "credential",
+                                  "dsn",  "cookie", "private", "session"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(key, words[i]))
             return true;
-    return false;
+    const char *scheme = strstr(value, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    return at && (!slash || at < slash);
 }
 
 void settings_print(const struct settings *s, FILE *out)
@@ -1075,7 +1125,8 @@ void settings_print(const struct settings *s, FILE *out)
             const struct handler_setting *o = &s->handler_settings[j];
             if (strcmp(o->type, h->type) == 0)
                 fprintf(out, "%s = %s ; %s\n", o->key,
-                        secret_key(o->key) ? "***" : o->value, o->source);
+                        secret_setting(o->key, o->value) ? "***" : o->value,
+                        o->source);
         }
     }
 }

@@ -20,6 +20,9 @@
 
 #include "redisurl.h"
 
+/* Most [handler.TYPE] settings, and the largest INI file, read. */
+#define SETTINGS_MAX_HANDLER_SETTINGS 1024
+#define SETTINGS_MAX_INI_BYTES (1 << 20)
 #define SETTINGS_MAX_QUEUES 32
 #define SETTINGS_MAX_CPUS 1024
 #define SETTINGS_MAX_PROBLEMS 64

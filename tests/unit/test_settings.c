@@ -459,6 +459,79 @@ static void test_handler_settings(void **state)
     settings_free(&s);
 }
 
+/* The attack on #9: inih ended a value at a NUL byte without a word, so
+ * "queues = de\0fault" served queue "de". */
+static void test_ini_with_a_nul_byte_is_refused(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    strcpy(ini_path, "/tmp/jobq-test-XXXXXX");
+    int fd = mkstemp(ini_path);
+    assert_true(fd >= 0);
+    static const char text[] = "queues = de\0fault\n";
+    assert_int_equal(write(fd, text, sizeof(text) - 1),
+                     (ssize_t)sizeof(text) - 1);
+    close(fd);
+    char *argv[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), -1);
+    assert_true(has_problem(&p, "a NUL byte at offset 11"));
+    settings_free(&s);
+    unlink(ini_path);
+}
+
+/* Each handler setting is found by a scan: their number is bounded, so a
+ * hostile file cannot make the start quadratic. */
+static void test_handler_settings_are_bounded(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    size_t cap = 40 * (SETTINGS_MAX_HANDLER_SETTINGS + 2);
+    char *text = malloc(cap);
+    size_t n = (size_t)sprintf(text, "[handler.sleep]\n");
+    for (int i = 0; i <= SETTINGS_MAX_HANDLER_SETTINGS; i++)
+        n += (size_t)sprintf(text + n, "k%d = v\n", i);
+    write_ini(text);
+    free(text);
+    char *argv[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), -1);
+    assert_true(has_problem(&p, "handler-setting: more than 1024"));
+    assert_int_equal(s.nhandler_settings, SETTINGS_MAX_HANDLER_SETTINGS);
+    settings_free(&s);
+    unlink(ini_path);
+}
+
+/* Secrets under keys the first list missed, and URLs with a password. */
+static void test_handler_secrets_are_masked(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    char *argv[] = {"w",
+                    "--handler-setting",
+                    "x.pwd=hunter2a",
+                    "--handler-setting",
+                    "x.passphrase=hunter2b",
+                    "--handler-setting",
+                    "x.bearer=hunter2c",
+                    "--handler-setting",
+                    "x.target=redis://u:hunter2d@h/0",
+                    "--handler-setting",
+                    "x.page=https://example.com/a@b",
+                    NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_print(&s, f);
+    fclose(f);
+    assert_null(strstr(buf, "hunter2"));
+    assert_non_null(strstr(buf, "page = https://example.com/a@b ;"));
+    free(buf);
+    settings_free(&s);
+}
+
 static void test_table_is_consistent(void **state)
 {
     (void)state;
@@ -579,6 +652,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flag_span),
         cmocka_unit_test(test_env_and_ini_sample),
         cmocka_unit_test(test_handler_settings),
+        cmocka_unit_test(test_ini_with_a_nul_byte_is_refused),
+        cmocka_unit_test(test_handler_settings_are_bounded),
+        cmocka_unit_test(test_handler_secrets_are_masked),
         cmocka_unit_test(test_table_is_consistent),
         cmocka_unit_test(test_docs_list_every_setting),
     };
