@@ -254,8 +254,8 @@ const struct setting_def settings_table[] = {
      FIELD(file_root),
      .metavar = "DIR",
      .check = check_file_root,
-     .help = "the only directory file.* handlers may touch (an absolute "
-             "path; those handlers are planned); unset disables them"},
+     .help = "the only directory file.read and file.write may touch (an "
+             "absolute path); unset disables them"},
     {.name = "signing-keys",
      .type = SETTING_STRING,
      .dflt_doc = "unset",
@@ -290,6 +290,15 @@ const struct setting_def settings_table[] = {
      .help = "a setting KEY for the handler of job type TYPE, read by that "
              "handler (repeatable; in the INI file, KEY = VALUE lines in a "
              "section [handler.TYPE])"},
+    {.name = "file-max-bytes",
+     .type = SETTING_UINT,
+     .dflt = "8388608",
+     FIELD(file_max_bytes),
+     .min = 1,
+     .max = 1073741824,
+     .metavar = "BYTES",
+     .help = "largest file file.read returns and file.write writes; more is "
+             "a permanent error"},
 };
 
 const size_t settings_table_len =

@@ -75,6 +75,7 @@ struct settings {
         default_timeout_ms, heartbeat_ttl_ms, shutdown_grace_ms,
         max_frame_bytes, max_entries, max_string_bytes, result_ttl_s, dead_max,
         redis_timeout_ms, http_max_connections;
+    uint64_t file_max_bytes;
     struct handler_setting *handler_settings; /* owned */
     size_t nhandler_settings;
 };

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "dispatch.h"
 #include "fetch.h"
+#include "filepool.h"
 #include "finish.h"
 #include "http.h"
 #include "jobctx.h"
@@ -236,6 +237,13 @@ static void wire(struct daemon *d, const struct settings *s,
 
 static const char *handler_setting(void *arg, const char *type, const char *key)
 {
+    if (!type) {
+        /* jobq_worker_setting: what a handler may follow, never a secret */
+        const struct setting_def *def = settings_find(key);
+        return def && !(def->flags & (SETTING_SECRET | SETTING_URL))
+                   ? settings_value(arg, key)
+                   : NULL;
+    }
     return settings_handler_value(arg, type, key);
 }
 
@@ -265,6 +273,7 @@ static int teardown(struct daemon *d)
     fetch_free(w->fetch);
     if (!dispatch_free(w->dispatch))
         return code;
+    filepool_free(w->files); /* before plugins go: it calls their done */
     plugins_unload_all(&w->reg);
     net_free(d->net);
     finish_free(w->finish);
@@ -315,6 +324,12 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));
     if (!w->dispatch) {
         log_error("CPU pool: %s", err);
+        d->exit_code = 1;
+        return teardown(d);
+    }
+    w->files = filepool_new(w->base, FILEPOOL_THREADS, err, sizeof(err));
+    if (!w->files) {
+        log_error("file helper pool: %s", err);
         d->exit_code = 1;
         return teardown(d);
     }

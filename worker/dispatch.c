@@ -210,6 +210,9 @@ void dispatch_complete(struct jobq_ctx *ctx)
     if (ctx->state != JOB_RUNNING)
         return;
     evtimer_del(ctx->deadline);
+    /* Answers still out (a file op on the helper pool, a publish) must not
+     * land in a settled context: they only release what they hold. */
+    jobctx_end_ops(ctx);
     if (ctx->h->cls == JOBQ_CLASS_CPU)
         d->cpu_inflight--;
     else
