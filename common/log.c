@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,15 +105,15 @@ static void timestamp(char *ts, size_t cap)
     snprintf(ts + n, cap - n, ".%03dZ", (int)(tv.tv_usec / 1000));
 }
 
-/* A JSON line is written whole (its length is not capped, so it is never
- * cut into invalid JSON); writev keeps it one system call. */
+/* A JSON line is written whole, in one write (its length is not capped,
+ * so it is never cut into invalid JSON). */
 static void emit_json(enum log_level lv, const char *ts, const char *msg,
                       size_t n, const struct log_field *f)
 {
     json_t *o = json_object();
     json_object_set_new(o, "ts", json_string(ts));
     json_object_set_new(o, "level", json_string(level_names[lv]));
-    json_object_set_new(o, "msg", json_string(msg));
+    json_object_set_new(o, "msg", json_string_nocheck(msg));
     for (size_t i = 0; i < n; i++) {
         json_t *v;
         if (f[i].kind == LOG_FIELD_INT) {
@@ -125,19 +125,25 @@ static void emit_json(enum log_level lv, const char *ts, const char *msg,
             escape(f[i].str,
                    f[i].len < LOG_VALUE_MAX ? f[i].len : LOG_VALUE_MAX, val,
                    sizeof(val));
-            v = json_string(val);
+            v = json_string_nocheck(val); /* escape() made it UTF-8 */
         }
         json_object_set_new(o, f[i].key, v);
     }
-    char *s =
-        json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    /* Most lines fit the stack buffer; a longer one is dumped again into
+     * the heap rather than cut. */
+    const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER;
+    char buf[8192], *s = buf;
+    size_t len = json_dumpb(o, buf, sizeof(buf) - 1, flags);
+    if (len > sizeof(buf) - 1) {
+        s = xmalloc(len + 1);
+        len = json_dumpb(o, s, len, flags);
+    }
     json_decref(o);
-    struct iovec iov[2] = {
-        {.iov_base = s ? s : "{}", .iov_len = s ? strlen(s) : 2},
-        {.iov_base = "\n", .iov_len = 1}};
-    ssize_t w = writev(atomic_load(&log_fd), iov, 2);
+    s[len++] = '\n';
+    ssize_t w = write(atomic_load(&log_fd), s, len);
     (void)w;
-    free(s);
+    if (s != buf)
+        free(s);
 }
 
 /* A text value as key=value reads it: quoted (with \" and \\) when it
