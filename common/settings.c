@@ -1179,10 +1179,10 @@ static void metavar_text(const struct setting_def *d, char *out, size_t len)
     }
 }
 
-/* Prints text wrapped at 79 columns, each line indented. */
-static void wrap(FILE *out, const char *text, int indent)
+/* Prints text wrapped at 79 columns, each line after prefix. */
+static void wrap_prefixed(FILE *out, const char *text, const char *prefix)
 {
-    const int width = 79 - indent;
+    const int width = 79 - (int)strlen(prefix);
     while (*text) {
         int n = (int)strlen(text);
         if (n > width) {
@@ -1192,11 +1192,19 @@ static void wrap(FILE *out, const char *text, int indent)
             if (n == 0)
                 n = (int)strcspn(text, " ");
         }
-        fprintf(out, "%*s%.*s\n", indent, "", n, text);
+        fprintf(out, "%s%.*s\n", prefix, n, text);
         text += n;
         while (*text == ' ')
             text++;
     }
+}
+
+/* Prints text wrapped at 79 columns, each line indented. */
+static void wrap(FILE *out, const char *text, int indent)
+{
+    char pre[16];
+    snprintf(pre, sizeof(pre), "%*s", indent, "");
+    wrap_prefixed(out, text, pre);
 }
 
 void settings_usage(FILE *out)
@@ -1278,6 +1286,49 @@ void settings_markdown(FILE *out)
         md_cell(out, d->help);
         fprintf(out, " |\n");
     }
+}
+
+/* One row of the example INI file: its help and values as comments, then
+ * the key with its default, commented out. */
+static void ini_example_row(FILE *out, const struct setting_def *d)
+{
+    char key[64], vals[256], text[1024];
+    settings_ini_key(d, key, sizeof(key));
+    values_text(d, vals, sizeof(vals));
+    snprintf(text, sizeof(text), "%s (%s%s)", d->help, vals,
+             d->flags & SETTING_SECRET ? "; a secret: keep this file 0600"
+                                       : "");
+    wrap_prefixed(out, text, "; ");
+    if (d->ini_section) {
+        bool per_type = d->ini_section[strlen(d->ini_section) - 1] == '.';
+        fprintf(out, ";[%s%s]\n;KEY = VALUE\n", d->ini_section,
+                per_type ? "TYPE" : "");
+    } else if (d->dflt) {
+        fprintf(out, ";%s = %s\n", key, d->dflt);
+    } else {
+        fprintf(out, ";%s =   ; default: %s\n", key, default_text(d));
+    }
+}
+
+void settings_ini_example(FILE *out)
+{
+    fprintf(out, "; jobq-worker -c worker.ini: every setting, commented out "
+                 "with its default.\n");
+    wrap_prefixed(
+        out,
+        "Remove the ';' before a key to set it. Lowest to highest: built-in "
+        "defaults, this file, JOBQ_* environment variables (worker.env), "
+        "flags; jobq-worker -c FILE --check-config prints what is in effect. "
+        "Generated from the settings table (docs/settings.md) by "
+        "build/tests/unit/test_settings --write-docs.",
+        "; ");
+    /* Rows that are sections go last: a key after a section is in it. */
+    for (int sections = 0; sections < 2; sections++)
+        for (size_t i = 0; i < NSETTINGS; i++)
+            if (!settings_table[i].ini_section == !sections) {
+                fprintf(out, "\n");
+                ini_example_row(out, &settings_table[i]);
+            }
 }
 
 bool settings_table_ok(char *err, size_t len)

@@ -206,6 +206,9 @@ void settings_print(const struct settings *s, FILE *out);
 /* --help of jobq-worker, and the settings table of docs/settings.md. */
 void settings_usage(FILE *out);
 void settings_markdown(FILE *out);
+/* deploy/systemd/worker.ini: every setting with its help, commented out
+ * with its default. */
+void settings_ini_example(FILE *out);
 
 void problems_add(struct problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

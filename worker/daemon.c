@@ -18,6 +18,7 @@
 #include "jobctx.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 #include "plugins.h"
 #include "redis.h"
 #include "upkeep.h"
@@ -31,6 +32,7 @@ struct daemon {
     struct sign_keys keys;
     struct http *http;
     struct net *net;
+    struct notify *notify; /* NULL unless run by a notify supervisor */
     bool grace_over, exiting;
     unsigned exit_left;
     int exit_code;
@@ -165,6 +167,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     w->stopping = true;
+    notify_stopping(d->notify);
     struct dispatch_load l;
     dispatch_load(w->dispatch, &l);
     log_info("stopping on signal %d: %u jobs running, %llu ms grace", (int)sig,
@@ -184,6 +187,25 @@ static void on_ready(void *arg)
         send_exit(d);
     else
         fetch_on_ready(w->fetch);
+    notify_ready(d->notify);
+}
+
+/* STATUS= for systemctl status: one short line. */
+static void notify_summary(void *arg, char *buf, size_t len)
+{
+    struct daemon *d = arg;
+    struct worker *w = &d->w;
+    struct dispatch_load l;
+    struct finish_counts n;
+    dispatch_load(w->dispatch, &l);
+    finish_counts(w->finish, &n);
+    snprintf(buf, len,
+             "%s%d queue(s), Redis %s, %u running; %llu ok, %llu retried, "
+             "%llu dead",
+             w->stopping ? "stopping: " : "", w->nq,
+             w->redis && redis_ready(w->redis) ? "up" : "down",
+             l.cpu_inflight + l.io_inflight, (unsigned long long)n.ok,
+             (unsigned long long)n.retry, (unsigned long long)n.dead);
 }
 
 /* The cores CPU threads are pinned to, one per thread in turn: --cpu-set,
@@ -269,6 +291,7 @@ static int teardown(struct daemon *d)
     redis_free(w->redis);
     w->redis = NULL;
     http_stop(d->http);
+    notify_free(d->notify);
     upkeep_free(w->upkeep);
     fetch_free(w->fetch);
     if (!dispatch_free(w->dispatch))
@@ -353,6 +376,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->redis =
         redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq, on_ready, d);
     w->upkeep = upkeep_new(w);
+    d->notify = notify_new(w->base, notify_summary, d);
     if (!s->http_off) {
         /* A worker without its metrics port still does its real job. */
         d->http =

@@ -113,7 +113,8 @@ static void reject(struct jobq_ctx *ctx, const char *reason)
     snprintf(ctx->err, sizeof(ctx->err), "%s", reason);
     ctx->failed = true;
     ctx->fail_kind = JOBQ_PERMANENT;
-    log_warn("frame on %s is dead: %s", ctx->q->name, reason);
+    /* finish logs the death at warn once it lands, with its fields. */
+    log_debug("frame on %s is dead: %s", ctx->q->name, reason);
     settle(ctx);
 }
 

@@ -65,7 +65,8 @@ struct jobq_ctx {
     unsigned attempt; /* this attempt, 1-based */
     uint64_t timeout_ms;
     uint64_t started_ms;
-    uint64_t run_ns; /* CPU handlers: measured on the pool thread */
+    uint64_t run_ns;      /* CPU handlers: measured on the pool thread */
+    uint64_t duration_ms; /* start to outcome, set when handed to finish */
 
     msgpack_sbuffer result;
     msgpack_packer pk;
