@@ -16,6 +16,7 @@ void keys_init(struct keys *k, const char *p, const char *q, const char *w)
     snprintf(k->clock, KEYS_MAX, "%s:{%s}:clock", p, q);
     snprintf(k->result_prefix, KEYS_MAX, "%s:{%s}:result:", p, q);
     snprintf(k->paused, KEYS_MAX, "%s:{%s}:paused", p, q);
+    snprintf(k->published_prefix, KEYS_MAX, "%s:{%s}:published:", p, q);
 }
 
 size_t keys_result(const struct keys *k, const char *id, size_t idlen,

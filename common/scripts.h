@@ -17,6 +17,8 @@ enum script_id {
     SCRIPT_SWEEP, /* KEYS active pending; ARGV frames held */
     SCRIPT_PICK,  /* KEYS pending active paused; ARGV want scan max budget types
                    */
+
+    SCRIPT_PUBLISH,   /* KEYS published; ARGV channel message ttl_ms */
     SCRIPT_SAMPLE,    /* the operator's view of one queue */
     SCRIPT_DEADRETRY, /* dead records back to pending */
     SCRIPT_PURGE,     /* one of a queue's keys deleted, counted */

@@ -25,6 +25,7 @@ struct upkeep;
 struct stats;
 struct looplag;
 struct sampler;
+struct filepool;
 
 /* A served queue: its name and keys, fixed at start. Its index is the
  * same in every module's per-queue state. */
@@ -62,6 +63,7 @@ struct worker {
     struct stats *stats;
     struct looplag *lag;
     struct sampler *sampler;
+    struct filepool *files; /* helper threads for io handlers' file access */
 
     /* The tick (see worker_wake) and whether a stop has begun: a stopping
      * worker takes nothing new. */
