@@ -74,6 +74,9 @@ struct settings {
         redis_timeout_ms, http_max_connections;
     struct handler_setting *handler_settings; /* owned */
     size_t nhandler_settings;
+    /* The HTTP client of the http.* and webhook.post handlers. */
+    const char *http_allow, *http_ca_file;
+    uint64_t http_max_body_bytes;
 };
 
 /* The table. */

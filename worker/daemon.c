@@ -14,6 +14,7 @@
 #include "fetch.h"
 #include "finish.h"
 #include "http.h"
+#include "httpc.h"
 #include "jobctx.h"
 #include "log.h"
 #include "net.h"
@@ -30,6 +31,7 @@ struct daemon {
     struct sign_keys keys;
     struct http *http;
     struct net *net;
+    struct httpc *httpc; /* the client of the http.* handlers */
     bool grace_over, exiting;
     unsigned exit_left;
     int exit_code;
@@ -266,6 +268,7 @@ static int teardown(struct daemon *d)
     if (!dispatch_free(w->dispatch))
         return code;
     plugins_unload_all(&w->reg);
+    httpc_free(d->httpc);
     net_free(d->net);
     finish_free(w->finish);
     jobs_free(w->jobs);
@@ -310,6 +313,17 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     registry_set_loop(&w->reg, w->base, net_dns(d->net));
+    struct httpc_config hc = {.allow = s->http_allow,
+                              .ca_file = s->http_ca_file,
+                              .max_body_bytes = s->http_max_body_bytes,
+                              .max_idle = s->io_concurrency};
+    d->httpc = httpc_new(w->base, &hc, err, sizeof(err));
+    if (!d->httpc) {
+        log_error("HTTP client: %s", err);
+        d->exit_code = 1;
+        return teardown(d);
+    }
+    registry_set_http(&w->reg, d->httpc);
     int cores[SETTINGS_MAX_CPUS];
     int ncores = allowed_cores(s, cores);
     w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));

@@ -9,6 +9,7 @@
 int builtin_users_init(jobq_registry *reg, int api_version);
 int builtin_data_init(jobq_registry *reg, int api_version);
 int builtin_timer_init(jobq_registry *reg, int api_version);
+int builtin_http_init(jobq_registry *reg, int api_version);
 
 /* Every family, in registration order. */
 extern const jobq_plugin_init_fn builtin_families[];
