@@ -551,8 +551,11 @@ int httpc_start(struct httpc *c, const jobq_http_request *req,
      * address, not the target's. */
     curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    /* Wait for a connection that can multiplex rather than open another. */
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Over TLS, ALPN says within the handshake whether a connection can
+     * multiplex: wait for that rather than open another. Plain http can
+     * only say so with its first response, which may be slow to come. */
+    if (req->url_len > 8 && !strncasecmp(req->url, "https://", 8))
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, HTTPC_USER_AGENT);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
