@@ -522,7 +522,7 @@ int httpc_start(struct httpc *c, const jobq_http_request *req,
 {
     if (!c) {
         snprintf(err, errlen, "this worker has no HTTP client");
-        return JOBQ_ENOTSUP;
+        return JOBQ_EUNAVAIL;
     }
     int rc = check_request(req, err, errlen);
     if (rc != JOBQ_OK)
