@@ -261,10 +261,9 @@ def test_thousands_in_flight_do_not_hold_a_timer_back(r, workers, srv):
     if hard < need:
         pytest.skip(f"open-file limit {hard} is below {need}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    # Twice the slots held: fetch refills a busy worker in batches of up
-    # to half its window (worker/fetch.c), so the sleep job needs that
-    # much room left to be taken while the requests hold the rest.
-    w = workers(*FAST_RETRY, "--io-concurrency", str(2 * CONCURRENT),
+    # Ten slots left over: the sleep job must be taken into them while
+    # the requests hold the rest.
+    w = workers(*FAST_RETRY, "--io-concurrency", str(CONCURRENT + 10),
                 nofile=min(hard, need))
     wait_until(lambda: "serving" in w.output(), 10, "the worker's start")
     push(r, "default", *[frame(f"h{i}", "http.request", {"url": srv.url(f"/hold/{i}")},
