@@ -15,6 +15,7 @@
 #include "filepool.h"
 #include "finish.h"
 #include "http.h"
+#include "httpc.h"
 #include "jobctx.h"
 #include "log.h"
 #include "looplag.h"
@@ -36,6 +37,7 @@ struct daemon {
     struct http *http;
     struct net *net;
     struct notify *notify; /* NULL unless run by a notify supervisor */
+    struct httpc *httpc;   /* the client of the http.* handlers */
     bool grace_over, exiting;
     unsigned exit_left;
     int exit_code;
@@ -314,6 +316,7 @@ static int teardown(struct daemon *d)
         return code;
     filepool_free(w->files); /* before plugins go: it calls their done */
     plugins_unload_all(&w->reg);
+    httpc_free(d->httpc);
     net_free(d->net);
     sampler_free(w->sampler);
     looplag_free(w->lag);
@@ -362,6 +365,17 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     registry_set_loop(&w->reg, w->base, net_dns(d->net));
+    struct httpc_config hc = {.allow = s->http_allow,
+                              .ca_file = s->http_ca_file,
+                              .max_body_bytes = s->http_max_body_bytes,
+                              .max_idle = s->io_concurrency};
+    d->httpc = httpc_new(w->base, &hc, err, sizeof(err));
+    if (!d->httpc) {
+        log_error("HTTP client: %s", err);
+        d->exit_code = 1;
+        return teardown(d);
+    }
+    registry_set_http(&w->reg, d->httpc);
     int cores[SETTINGS_MAX_CPUS];
     int ncores = allowed_cores(s, cores);
     w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));
