@@ -43,6 +43,8 @@ static void check_prefix(struct settings *s, struct problems *p);
 static void check_worker_id(struct settings *s, struct problems *p);
 static void check_file_root(struct settings *s, struct problems *p);
 static void check_admin_token(struct settings *s, struct problems *p);
+static void check_execs(struct settings *s, struct problems *p);
+static void check_runners(struct settings *s, struct problems *p);
 static void default_cpu_threads(char *buf, size_t len);
 static void default_worker_id(char *buf, size_t len);
 
@@ -290,6 +292,65 @@ const struct setting_def settings_table[] = {
      .help = "a setting KEY for the handler of job type TYPE, read by that "
              "handler (repeatable; in the INI file, KEY = VALUE lines in a "
              "section [handler.TYPE])"},
+    {.name = "plugin",
+     .type = SETTING_STRING,
+     .dflt_doc = "none",
+     FIELD(plugins),
+     .flags = SETTING_REPEATABLE,
+     .metavar = "PATH",
+     .help = "a handler plugin (shared object) to load at start "
+             "(repeatable); one that fails to load or serves a type already "
+             "served stops the start with exit 2"},
+    {.name = "exec",
+     .type = SETTING_STRING,
+     .dflt_doc = "none",
+     FIELD(execs),
+     .flags = SETTING_REPEATABLE,
+     .metavar = "TYPE=COMMAND ARGS...",
+     .ini_section = "exec",
+     .check = check_execs,
+     .help = "serve job type TYPE by running COMMAND (no shell; arguments "
+             "split at spaces) once per job: args as JSON on stdin, result as "
+             "JSON on stdout, exit 65 a permanent failure, other non-zero "
+             "retryable, stderr's tail the error, killed at the time limit "
+             "(repeatable; in the INI file, TYPE = COMMAND lines in a section "
+             "[exec])"},
+    {.name = "exec-concurrency",
+     .type = SETTING_UINT,
+     .dflt = "64",
+     FIELD(exec_concurrency),
+     .min = 1,
+     .max = 4096,
+     .metavar = "N",
+     .help = "exec processes running at once; more jobs wait their turn"},
+    {.name = "runner",
+     .type = SETTING_STRING,
+     .dflt_doc = "none",
+     FIELD(runners),
+     .flags = SETTING_REPEATABLE,
+     .metavar = "TYPE[,TYPE...]=COMMAND ARGS...",
+     .ini_section = "runner",
+     .check = check_runners,
+     .help = "serve these job types by long-lived COMMAND processes speaking "
+             "line-delimited JSON on stdin/stdout, many jobs in flight each "
+             "(repeatable; in the INI file, TYPE,TYPE = COMMAND lines in a "
+             "section [runner])"},
+    {.name = "runner-processes",
+     .type = SETTING_UINT,
+     .dflt = "1",
+     FIELD(runner_processes),
+     .min = 1,
+     .max = 256,
+     .metavar = "N",
+     .help = "processes per runner; jobs are spread round-robin"},
+    {.name = "runner-concurrency",
+     .type = SETTING_UINT,
+     .dflt = "16",
+     FIELD(runner_concurrency),
+     .min = 1,
+     .max = 65536,
+     .metavar = "N",
+     .help = "jobs in flight per runner process"},
 };
 
 const size_t settings_table_len =
@@ -895,6 +956,35 @@ static void check_admin_token(struct settings *s, struct problems *p)
 {
     if (s->admin_token && strlen(s->admin_token) < 16)
         problems_add(p, "admin-token: must be at least 16 characters");
+}
+
+/* TYPE[,TYPE...]=COMMAND ARGS...: the shape only; the worker resolves
+ * the command when it starts. */
+static void check_commands(const struct setting_value *sv, const char *name,
+                           bool many_types, struct problems *p)
+{
+    for (size_t i = 0; sv && i < sv->n; i++) {
+        const char *v = sv->v[i], *eq = strchr(v, '=');
+        const char *cmd = eq ? eq + strspn(eq + 1, " \t") + 1 : NULL;
+        size_t tlen = eq ? (size_t)(eq - v) : 0;
+        if (!eq || tlen == 0 || !*cmd)
+            problems_add(p, "%s: %s: must be %s=COMMAND ARGS... (from %s)",
+                         name, v, many_types ? "TYPE[,TYPE...]" : "TYPE",
+                         sv->sources[i]);
+        else if (!many_types && memchr(v, ',', tlen))
+            problems_add(p, "%s: %s: one TYPE per exec (from %s)", name, v,
+                         sv->sources[i]);
+    }
+}
+
+static void check_execs(struct settings *s, struct problems *p)
+{
+    check_commands(s->execs, "exec", false, p);
+}
+
+static void check_runners(struct settings *s, struct problems *p)
+{
+    check_commands(s->runners, "runner", true, p);
 }
 
 static void default_cpu_threads(char *buf, size_t len)

@@ -74,6 +74,10 @@ struct settings {
         redis_timeout_ms, http_max_connections;
     struct handler_setting *handler_settings; /* owned */
     size_t nhandler_settings;
+    /* Handlers the operator adds (worker/plugins.c, exec.c, runner.c):
+     * every value given, in order; NULL when unset. */
+    const struct setting_value *plugins, *execs, *runners;
+    unsigned exec_concurrency, runner_processes, runner_concurrency;
 };
 
 /* The table. */

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "dispatch.h"
+#include "exec.h"
 #include "fetch.h"
 #include "finish.h"
 #include "http.h"
@@ -18,7 +19,9 @@
 #include "log.h"
 #include "net.h"
 #include "plugins.h"
+#include "proc.h"
 #include "redis.h"
+#include "runner.h"
 #include "upkeep.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -30,6 +33,9 @@ struct daemon {
     struct sign_keys keys;
     struct http *http;
     struct net *net;
+    struct procs *procs;     /* exec and runner children */
+    struct exec *exec;       /* exec handlers */
+    struct runners *runners; /* runner handlers */
     bool grace_over, exiting;
     unsigned exit_left;
     int exit_code;
@@ -250,6 +256,37 @@ static int register_handlers(struct worker *w)
     return rc;
 }
 
+/* Handlers the operator adds, after the built-ins: plugins, exec
+ * commands, runners. Any that cannot be had (a plugin that does not load,
+ * a command not found, a type already served) stops the start: a worker
+ * must not run without handlers its operator asked for. */
+static int add_user_handlers(struct daemon *d)
+{
+    struct worker *w = &d->w;
+    const struct settings *s = w->s;
+    char err[512];
+    for (size_t i = 0; s->plugins && i < s->plugins->n; i++) {
+        if (plugins_load(&w->reg, s->plugins->v[i], err, sizeof(err)) !=
+            JOBQ_OK) {
+            log_error("%s", err);
+            return -1;
+        }
+        log_info("plugin %s loaded", s->plugins->v[i]);
+    }
+    d->procs = procs_new(w->base);
+    d->exec = exec_new(d->procs, s, &w->reg, err, sizeof(err));
+    if (!d->exec) {
+        log_error("%s", err);
+        return -1;
+    }
+    d->runners = runners_new(d->procs, s, &w->reg, err, sizeof(err));
+    if (!d->runners) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* The one way down: Redis first (freeing it runs every pending callback
  * with a NULL reply, and those may still arm the timers freed below),
  * then each module, then the loop. A CPU handler that overran cannot be
@@ -263,6 +300,11 @@ static int teardown(struct daemon *d)
     http_stop(d->http);
     upkeep_free(w->upkeep);
     fetch_free(w->fetch);
+    /* Children first: none outlives the worker, even when a CPU handler
+     * keeps the rest from being freed. */
+    runners_free(d->runners);
+    exec_free(d->exec);
+    procs_free(d->procs);
     if (!dispatch_free(w->dispatch))
         return code;
     plugins_unload_all(&w->reg);
@@ -310,6 +352,10 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     registry_set_loop(&w->reg, w->base, net_dns(d->net));
+    if (add_user_handlers(d) != 0) {
+        d->exit_code = 2;
+        return teardown(d);
+    }
     int cores[SETTINGS_MAX_CPUS];
     int ncores = allowed_cores(s, cores);
     w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));
