@@ -1168,6 +1168,21 @@ void settings_print(const struct settings *s, FILE *out)
                         secret_key(o->key) ? "***" : o->value, o->source);
         }
     }
+    /* Sections of whole values ([exec], [runner]): TYPE = COMMAND. */
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting_def *d = &settings_table[i];
+        const struct setting_value *sv = &s->values[i];
+        size_t n = d->ini_section ? strlen(d->ini_section) : 0;
+        if (!n || d->ini_section[n - 1] == '.' || sv->n == 0)
+            continue;
+        fprintf(out, "\n[%s]\n", d->ini_section);
+        for (size_t k = 0; k < sv->n; k++) {
+            const char *eq = strchr(sv->v[k], '=');
+            if (eq)
+                fprintf(out, "%.*s = %s ; %s\n", (int)(eq - sv->v[k]), sv->v[k],
+                        eq + 1, sv->sources[k]);
+        }
+    }
 }
 
 /* The default as --help and the docs show it. */
