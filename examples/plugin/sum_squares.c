@@ -24,8 +24,8 @@ static int sum_squares(jobq_ctx *ctx)
         return -1;
     }
     /* sum of i*i for i < n is (n-1)n(2n-1)/6 */
-    unsigned __int128 s = n ? (unsigned __int128)(n - 1) * n * (2 * n - 1) / 6
-                            : 0;
+    unsigned __int128 s =
+        n ? (unsigned __int128)(n - 1) * n * (2 * n - 1) / 6 : 0;
     msgpack_packer *pk = jobq_packer(ctx);
     msgpack_pack_map(pk, 1);
     jobq_pack_cstr(pk, "sum");
