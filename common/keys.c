@@ -15,6 +15,7 @@ void keys_init(struct keys *k, const char *p, const char *q, const char *w)
     snprintf(k->events, KEYS_MAX, "%s:{%s}:events", p, q);
     snprintf(k->clock, KEYS_MAX, "%s:{%s}:clock", p, q);
     snprintf(k->result_prefix, KEYS_MAX, "%s:{%s}:result:", p, q);
+    snprintf(k->published_prefix, KEYS_MAX, "%s:{%s}:published:", p, q);
 }
 
 size_t keys_result(const struct keys *k, const char *id, size_t idlen,

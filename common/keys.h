@@ -11,6 +11,7 @@ struct keys {
     char pending[KEYS_MAX], active[KEYS_MAX], delayed[KEYS_MAX], dead[KEYS_MAX],
         workers[KEYS_MAX], stats[KEYS_MAX], events[KEYS_MAX], clock[KEYS_MAX],
         active_prefix[KEYS_MAX], result_prefix[KEYS_MAX];
+    char published_prefix[KEYS_MAX]; /* P:{Q}:published: (notify.publish) */
 };
 
 /* Fills k for prefix P, queue Q and worker W. */

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +16,10 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Longest field value written; a longer one is cut (an error message is
+ * far shorter, and job ids are at most JOB_ID_MAX). */
+#define LOG_VALUE_MAX 1024
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 static _Atomic int log_fd = 2;
@@ -62,13 +67,18 @@ int log_enabled(enum log_level lv)
     return lv >= log_min;
 }
 
-/* Copies msg into out with control characters and invalid UTF-8 written
- * as \xNN, so one message is one line and always valid UTF-8 (jansson
- * refuses anything else, and would blank the line). */
-static void escape(const char *msg, char *out, size_t cap)
+int log_format_json(void)
 {
-    const unsigned char *s = (const unsigned char *)msg;
-    size_t n = strlen(msg), o = 0;
+    return log_json;
+}
+
+/* Copies n bytes of s into out with control characters and invalid UTF-8
+ * written as \xNN, so one message is one line and always valid UTF-8
+ * (jansson refuses anything else, and would blank the line). */
+static void escape(const char *str, size_t n, char *out, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t o = 0;
     for (size_t i = 0; i < n && o + 5 < cap;) {
         size_t k = utf8_seq(s + i, n - i);
         if (k == 0 || (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
@@ -85,35 +95,129 @@ static void escape(const char *msg, char *out, size_t cap)
     out[o] = 0;
 }
 
-static void log_vmsg(enum log_level lv, const char *fmt, va_list ap)
+static void timestamp(char *ts, size_t cap)
 {
-    char raw[2048], msg[4096], line[8192], ts[40];
-    vsnprintf(raw, sizeof(raw), fmt, ap);
-    escape(raw, msg, sizeof(msg));
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
-    int len;
-    if (log_json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "ts", ts, "level",
-                              level_names[lv], "msg", msg);
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-        len = snprintf(line, sizeof(line), "%s\n", s ? s : "{}");
-        free(s);
-        json_decref(o);
-    } else {
-        len = snprintf(line, sizeof(line), "%s %-5s %s\n", ts, level_names[lv],
-                       msg);
+    size_t n = strftime(ts, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, cap - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+}
+
+/* A JSON line is written whole, in one write (its length is not capped,
+ * so it is never cut into invalid JSON). */
+static void emit_json(enum log_level lv, const char *ts, const char *msg,
+                      size_t n, const struct log_field *f)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "ts", json_string(ts));
+    json_object_set_new(o, "level", json_string(level_names[lv]));
+    json_object_set_new(o, "msg", json_string_nocheck(msg));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v;
+        if (f[i].kind == LOG_FIELD_INT) {
+            v = json_integer(f[i].num);
+        } else if (!f[i].str) {
+            v = json_null();
+        } else {
+            char val[LOG_VALUE_MAX * 4 + 8];
+            escape(f[i].str,
+                   f[i].len < LOG_VALUE_MAX ? f[i].len : LOG_VALUE_MAX, val,
+                   sizeof(val));
+            v = json_string_nocheck(val); /* escape() made it UTF-8 */
+        }
+        json_object_set_new(o, f[i].key, v);
     }
-    if (len > (int)sizeof(line) - 1) {
-        len = (int)sizeof(line) - 1;
-        line[len - 1] = '\n';
+    /* Most lines fit the stack buffer; a longer one is dumped again into
+     * the heap rather than cut. */
+    const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER;
+    char buf[8192], *s = buf;
+    size_t len = json_dumpb(o, buf, sizeof(buf) - 1, flags);
+    if (len > sizeof(buf) - 1) {
+        s = xmalloc(len + 1);
+        len = json_dumpb(o, s, len, flags);
     }
-    ssize_t w = write(atomic_load(&log_fd), line, (size_t)len);
+    json_decref(o);
+    s[len++] = '\n';
+    ssize_t w = write(atomic_load(&log_fd), s, len);
     (void)w;
+    if (s != buf)
+        free(s);
+}
+
+/* A text value as key=value reads it: quoted (with \" and \\) when it
+ * holds a space, a quote or '=' or is empty, so the pairs split back. */
+static size_t text_value(char *out, size_t cap, const char *v)
+{
+    if (*v && !strpbrk(v, " \"="))
+        return (size_t)snprintf(out, cap, "%s", v);
+    size_t o = 0;
+    if (o + 1 < cap)
+        out[o++] = '"';
+    for (; *v && o + 3 < cap; v++) {
+        if (*v == '"' || *v == '\\')
+            out[o++] = '\\';
+        out[o++] = *v;
+    }
+    if (o + 1 < cap)
+        out[o++] = '"';
+    out[o] = 0;
+    return o;
+}
+
+static void emit(enum log_level lv, const char *msg, size_t n,
+                 const struct log_field *f)
+{
+    char ts[40], line[8192];
+    timestamp(ts, sizeof(ts));
+    if (log_json) {
+        emit_json(lv, ts, msg, n, f);
+        return;
+    }
+    size_t len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s", ts,
+                                  level_names[lv], msg);
+    for (size_t i = 0; i < n && len + 2 < sizeof(line); i++) {
+        char val[LOG_VALUE_MAX * 4 + 8];
+        if (f[i].kind == LOG_FIELD_INT)
+            snprintf(val, sizeof(val), "%lld", f[i].num);
+        else if (!f[i].str)
+            continue;
+        else
+            escape(f[i].str,
+                   f[i].len < LOG_VALUE_MAX ? f[i].len : LOG_VALUE_MAX, val,
+                   sizeof(val));
+        len +=
+            (size_t)snprintf(line + len, sizeof(line) - len, " %s=", f[i].key);
+        if (len + 2 < sizeof(line))
+            len += text_value(line + len, sizeof(line) - len - 1, val);
+    }
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    ssize_t w = write(atomic_load(&log_fd), line, len);
+    (void)w;
+}
+
+static void log_vmsg(enum log_level lv, const char *fmt, va_list ap)
+{
+    char raw[2048], msg[4096];
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    if (n < 0)
+        n = 0;
+    escape(raw, (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1, msg,
+           sizeof(msg));
+    emit(lv, msg, 0, NULL);
+}
+
+void log_fields(enum log_level lv, const char *msg, size_t n,
+                const struct log_field *fields)
+{
+    if (lv < log_min)
+        return;
+    char esc[4096];
+    escape(msg, strlen(msg), esc, sizeof(esc));
+    emit(lv, esc, n, fields);
 }
 
 void log_msg(enum log_level lv, const char *fmt, ...)

@@ -18,13 +18,14 @@ static const char *const bodies[SCRIPT__COUNT] = {
     [SCRIPT_ORPHANS] = LUA_PRELUDE LUA_ORPHANS,
     [SCRIPT_SWEEP] = LUA_PRELUDE LUA_SWEEP,
     [SCRIPT_PICK] = LUA_PRELUDE LUA_MSGPACK LUA_BUMP LUA_PICK,
+    [SCRIPT_PUBLISH] = LUA_PRELUDE LUA_PUBLISH,
 };
 static const char *const names[SCRIPT__COUNT] = {
     [SCRIPT_TAKE] = "take",       [SCRIPT_SETASIDE] = "setaside",
     [SCRIPT_FINISH] = "finish",   [SCRIPT_PROMOTE] = "promote",
     [SCRIPT_BEAT] = "beat",       [SCRIPT_REQUEUE] = "requeue",
     [SCRIPT_ORPHANS] = "orphans", [SCRIPT_SWEEP] = "sweep",
-    [SCRIPT_PICK] = "pick",
+    [SCRIPT_PICK] = "pick",       [SCRIPT_PUBLISH] = "publish",
 };
 
 const char *script_body(enum script_id id)

@@ -16,6 +16,8 @@ enum script_id {
     SCRIPT_ORPHANS,
     SCRIPT_SWEEP, /* KEYS active pending; ARGV frames held */
     SCRIPT_PICK,  /* KEYS pending active; ARGV want scan max budget types */
+
+    SCRIPT_PUBLISH, /* KEYS published; ARGV channel message ttl_ms */
     SCRIPT__COUNT
 };
 

@@ -256,8 +256,8 @@ const struct setting_def settings_table[] = {
      FIELD(file_root),
      .metavar = "DIR",
      .check = check_file_root,
-     .help = "the only directory file.* handlers may touch (an absolute "
-             "path; those handlers are planned); unset disables them"},
+     .help = "the only directory file.read and file.write may touch (an "
+             "absolute path); unset disables them"},
     {.name = "signing-keys",
      .type = SETTING_STRING,
      .dflt_doc = "unset",
@@ -292,6 +292,15 @@ const struct setting_def settings_table[] = {
      .help = "a setting KEY for the handler of job type TYPE, read by that "
              "handler (repeatable; in the INI file, KEY = VALUE lines in a "
              "section [handler.TYPE])"},
+    {.name = "file-max-bytes",
+     .type = SETTING_UINT,
+     .dflt = "8388608",
+     FIELD(file_max_bytes),
+     .min = 1,
+     .max = 1073741824,
+     .metavar = "BYTES",
+     .help = "largest file file.read returns and file.write writes; more is "
+             "a permanent error"},
     {.name = "plugin",
      .type = SETTING_STRING,
      .dflt_doc = "none",
@@ -562,14 +571,46 @@ static int on_ini(void *user, const char *section, const char *name,
     return 1;
 }
 
+/* The file is read whole first: inih would end a value at a NUL byte
+ * without a word (a queue "de\0fault" served as "de"). */
+static char *read_ini(const char *path, struct problems *p)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        problems_add(p, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = xmalloc(SETTINGS_MAX_INI_BYTES + 1);
+    size_t n = fread(text, 1, SETTINGS_MAX_INI_BYTES + 1, f);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    const char *nul = memchr(text, 0, n);
+    if (failed)
+        problems_add(p, "%s: cannot read", path);
+    else if (n > SETTINGS_MAX_INI_BYTES)
+        problems_add(p, "%s: larger than %d bytes", path,
+                     SETTINGS_MAX_INI_BYTES);
+    else if (nul)
+        problems_add(p, "%s: a NUL byte at offset %zu", path,
+                     (size_t)(nul - text));
+    if (failed || n > SETTINGS_MAX_INI_BYTES || nul) {
+        free(text);
+        return NULL;
+    }
+    text[n] = 0;
+    return text;
+}
+
 int settings_load_ini(struct settings *s, const char *path, struct problems *p)
 {
     struct ini_state st = {s, p, path};
     int before = p->n;
-    int rc = ini_parse(path, on_ini, &st);
-    if (rc < 0)
-        problems_add(p, "%s: cannot read: %s", path, strerror(errno));
-    else if (rc > 0)
+    char *text = read_ini(path, p);
+    if (!text)
+        return -1;
+    int rc = ini_parse_string(text, on_ini, &st);
+    free(text);
+    if (rc > 0)
         problems_add(p, "%s: syntax error on line %d", path, rc);
     return p->n > before ? -1 : 0;
 }
@@ -912,6 +953,19 @@ static void parse_handler_setting(struct settings *s, const char *v,
     }
     char *type = xstrndup(v, (size_t)(dot - v));
     char *key = xstrndup(dot + 1, (size_t)(eq - dot - 1));
+    bool known = false;
+    for (size_t i = 0; i < s->nhandler_settings && !known; i++)
+        known = strcmp(s->handler_settings[i].type, type) == 0 &&
+                strcmp(s->handler_settings[i].key, key) == 0;
+    if (!known && s->nhandler_settings >= SETTINGS_MAX_HANDLER_SETTINGS) {
+        /* Each is looked up by a scan: a file of a million would make the
+         * start quadratic. */
+        problems_add(p, "handler-setting: more than %d (from %s)",
+                     SETTINGS_MAX_HANDLER_SETTINGS, source);
+        free(type);
+        free(key);
+        return;
+    }
     for (size_t i = 0; i < s->nhandler_settings; i++) {
         struct handler_setting *h = &s->handler_settings[i];
         if (strcmp(h->type, type) == 0 && strcmp(h->key, key) == 0) {
@@ -1115,15 +1169,20 @@ int settings_finish(struct settings *s, struct problems *p)
 
 /* Printing */
 
-/* Handler settings that look like secrets are masked too. */
-static bool secret_key(const char *key)
+/* Handler settings that look like secrets are masked too: by their key,
+ * or by a value that is a URL with a user part (user:password@). */
+static bool secret_setting(const char *key, const char *value)
 {
-    static const char *words[] = {"password", "secret", "token",
-                                  "key",      "auth",   "credential"};
+    static const char *words[] = {"pass", "pwd",    "secret",  "token",
+                                  "key",  "auth",   "bearer",  "credential",
+                                  "dsn",  "cookie", "private", "session"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(key, words[i]))
             return true;
-    return false;
+    const char *scheme = strstr(value, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    return at && (!slash || at < slash);
 }
 
 void settings_print(const struct settings *s, FILE *out)
@@ -1165,7 +1224,8 @@ void settings_print(const struct settings *s, FILE *out)
             const struct handler_setting *o = &s->handler_settings[j];
             if (strcmp(o->type, h->type) == 0)
                 fprintf(out, "%s = %s ; %s\n", o->key,
-                        secret_key(o->key) ? "***" : o->value, o->source);
+                        secret_setting(o->key, o->value) ? "***" : o->value,
+                        o->source);
         }
     }
     /* Sections of whole values ([exec], [runner]): TYPE = COMMAND. */
@@ -1224,10 +1284,10 @@ static void metavar_text(const struct setting_def *d, char *out, size_t len)
     }
 }
 
-/* Prints text wrapped at 79 columns, each line indented. */
-static void wrap(FILE *out, const char *text, int indent)
+/* Prints text wrapped at 79 columns, each line after prefix. */
+static void wrap_prefixed(FILE *out, const char *text, const char *prefix)
 {
-    const int width = 79 - indent;
+    const int width = 79 - (int)strlen(prefix);
     while (*text) {
         int n = (int)strlen(text);
         if (n > width) {
@@ -1237,11 +1297,19 @@ static void wrap(FILE *out, const char *text, int indent)
             if (n == 0)
                 n = (int)strcspn(text, " ");
         }
-        fprintf(out, "%*s%.*s\n", indent, "", n, text);
+        fprintf(out, "%s%.*s\n", prefix, n, text);
         text += n;
         while (*text == ' ')
             text++;
     }
+}
+
+/* Prints text wrapped at 79 columns, each line indented. */
+static void wrap(FILE *out, const char *text, int indent)
+{
+    char pre[16];
+    snprintf(pre, sizeof(pre), "%*s", indent, "");
+    wrap_prefixed(out, text, pre);
 }
 
 void settings_usage(FILE *out)
@@ -1323,6 +1391,55 @@ void settings_markdown(FILE *out)
         md_cell(out, d->help);
         fprintf(out, " |\n");
     }
+}
+
+/* One row of the example INI file: its help and values as comments, then
+ * the key with its default, commented out. */
+static void ini_example_row(FILE *out, const struct setting_def *d)
+{
+    char key[64], vals[256], text[1024];
+    settings_ini_key(d, key, sizeof(key));
+    values_text(d, vals, sizeof(vals));
+    snprintf(text, sizeof(text), "%s (%s%s)", d->help, vals,
+             d->flags & SETTING_SECRET ? "; a secret: keep this file 0600"
+                                       : "");
+    wrap_prefixed(out, text, "; ");
+    if (d->ini_section) {
+        bool per_type = d->ini_section[strlen(d->ini_section) - 1] == '.';
+        /* [exec] and [runner] hold whole values: TYPE = COMMAND ... */
+        const char *eq = per_type ? NULL : strchr(d->metavar, '=');
+        if (eq)
+            fprintf(out, ";[%s]\n;%.*s = %s\n", d->ini_section,
+                    (int)(eq - d->metavar), d->metavar, eq + 1);
+        else
+            fprintf(out, ";[%s%s]\n;KEY = VALUE\n", d->ini_section,
+                    per_type ? "TYPE" : "");
+    } else if (d->dflt) {
+        fprintf(out, ";%s = %s\n", key, d->dflt);
+    } else {
+        fprintf(out, ";%s =   ; default: %s\n", key, default_text(d));
+    }
+}
+
+void settings_ini_example(FILE *out)
+{
+    fprintf(out, "; jobq-worker -c worker.ini: every setting, commented out "
+                 "with its default.\n");
+    wrap_prefixed(
+        out,
+        "Remove the ';' before a key to set it. Lowest to highest: built-in "
+        "defaults, this file, JOBQ_* environment variables (worker.env), "
+        "flags; jobq-worker -c FILE --check-config prints what is in effect. "
+        "Generated from the settings table (docs/settings.md) by "
+        "build/tests/unit/test_settings --write-docs.",
+        "; ");
+    /* Rows that are sections go last: a key after a section is in it. */
+    for (int sections = 0; sections < 2; sections++)
+        for (size_t i = 0; i < NSETTINGS; i++)
+            if (!settings_table[i].ini_section == !sections) {
+                fprintf(out, "\n");
+                ini_example_row(out, &settings_table[i]);
+            }
 }
 
 bool settings_table_ok(char *err, size_t len)

@@ -20,6 +20,9 @@
 
 #include "redisurl.h"
 
+/* Most [handler.TYPE] settings, and the largest INI file, read. */
+#define SETTINGS_MAX_HANDLER_SETTINGS 1024
+#define SETTINGS_MAX_INI_BYTES (1 << 20)
 #define SETTINGS_MAX_QUEUES 32
 #define SETTINGS_MAX_CPUS 1024
 #define SETTINGS_MAX_PROBLEMS 64
@@ -72,6 +75,7 @@ struct settings {
         default_timeout_ms, heartbeat_ttl_ms, shutdown_grace_ms,
         max_frame_bytes, max_entries, max_string_bytes, result_ttl_s, dead_max,
         redis_timeout_ms, http_max_connections;
+    uint64_t file_max_bytes;
     struct handler_setting *handler_settings; /* owned */
     size_t nhandler_settings;
     /* Handlers the operator adds (worker/plugins.c, exec.c, runner.c):
@@ -206,6 +210,9 @@ void settings_print(const struct settings *s, FILE *out);
 /* --help of jobq-worker, and the settings table of docs/settings.md. */
 void settings_usage(FILE *out);
 void settings_markdown(FILE *out);
+/* deploy/systemd/worker.ini: every setting with its help, commented out
+ * with its default. */
+void settings_ini_example(FILE *out);
 
 void problems_add(struct problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

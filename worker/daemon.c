@@ -13,11 +13,13 @@
 #include "dispatch.h"
 #include "exec.h"
 #include "fetch.h"
+#include "filepool.h"
 #include "finish.h"
 #include "http.h"
 #include "jobctx.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 #include "plugins.h"
 #include "proc.h"
 #include "redis.h"
@@ -33,6 +35,7 @@ struct daemon {
     struct sign_keys keys;
     struct http *http;
     struct net *net;
+    struct notify *notify;   /* NULL unless run by a notify supervisor */
     struct procs *procs;     /* exec and runner children */
     struct exec *exec;       /* exec handlers */
     struct runners *runners; /* runner handlers */
@@ -170,6 +173,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     w->stopping = true;
+    notify_stopping(d->notify);
     struct dispatch_load l;
     dispatch_load(w->dispatch, &l);
     log_info("stopping on signal %d: %u jobs running, %llu ms grace", (int)sig,
@@ -189,6 +193,25 @@ static void on_ready(void *arg)
         send_exit(d);
     else
         fetch_on_ready(w->fetch);
+    notify_ready(d->notify);
+}
+
+/* STATUS= for systemctl status: one short line. */
+static void notify_summary(void *arg, char *buf, size_t len)
+{
+    struct daemon *d = arg;
+    struct worker *w = &d->w;
+    struct dispatch_load l;
+    struct finish_counts n;
+    dispatch_load(w->dispatch, &l);
+    finish_counts(w->finish, &n);
+    snprintf(buf, len,
+             "%s%d queue(s), Redis %s, %u running; %llu ok, %llu retried, "
+             "%llu dead",
+             w->stopping ? "stopping: " : "", w->nq,
+             w->redis && redis_ready(w->redis) ? "up" : "down",
+             l.cpu_inflight + l.io_inflight, (unsigned long long)n.ok,
+             (unsigned long long)n.retry, (unsigned long long)n.dead);
 }
 
 /* The cores CPU threads are pinned to, one per thread in turn: --cpu-set,
@@ -242,6 +265,13 @@ static void wire(struct daemon *d, const struct settings *s,
 
 static const char *handler_setting(void *arg, const char *type, const char *key)
 {
+    if (!type) {
+        /* jobq_worker_setting: what a handler may follow, never a secret */
+        const struct setting_def *def = settings_find(key);
+        return def && !(def->flags & (SETTING_SECRET | SETTING_URL))
+                   ? settings_value(arg, key)
+                   : NULL;
+    }
     return settings_handler_value(arg, type, key);
 }
 
@@ -298,6 +328,7 @@ static int teardown(struct daemon *d)
     redis_free(w->redis);
     w->redis = NULL;
     http_stop(d->http);
+    notify_free(d->notify);
     upkeep_free(w->upkeep);
     fetch_free(w->fetch);
     /* Children first: none outlives the worker, even when a CPU handler
@@ -307,6 +338,7 @@ static int teardown(struct daemon *d)
     procs_free(d->procs);
     if (!dispatch_free(w->dispatch))
         return code;
+    filepool_free(w->files); /* before plugins go: it calls their done */
     plugins_unload_all(&w->reg);
     net_free(d->net);
     finish_free(w->finish);
@@ -364,6 +396,12 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         d->exit_code = 1;
         return teardown(d);
     }
+    w->files = filepool_new(w->base, FILEPOOL_THREADS, err, sizeof(err));
+    if (!w->files) {
+        log_error("file helper pool: %s", err);
+        d->exit_code = 1;
+        return teardown(d);
+    }
     w->finish = finish_new(w);
     w->fetch = fetch_new(w);
     d->grace_ev = evtimer_new(w->base, on_grace, d);
@@ -384,6 +422,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
     w->redis =
         redis_new(w->base, &s->redis, s->redis_timeout_ms, w->nq, on_ready, d);
     w->upkeep = upkeep_new(w);
+    d->notify = notify_new(w->base, notify_summary, d);
     if (!s->http_off) {
         /* A worker without its metrics port still does its real job. */
         d->http =

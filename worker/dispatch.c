@@ -113,7 +113,8 @@ static void reject(struct jobq_ctx *ctx, const char *reason)
     snprintf(ctx->err, sizeof(ctx->err), "%s", reason);
     ctx->failed = true;
     ctx->fail_kind = JOBQ_PERMANENT;
-    log_warn("frame on %s is dead: %s", ctx->q->name, reason);
+    /* finish logs the death at warn once it lands, with its fields. */
+    log_debug("frame on %s is dead: %s", ctx->q->name, reason);
     settle(ctx);
 }
 
@@ -210,6 +211,9 @@ void dispatch_complete(struct jobq_ctx *ctx)
     if (ctx->state != JOB_RUNNING)
         return;
     evtimer_del(ctx->deadline);
+    /* Answers still out (a file op on the helper pool, a publish) must not
+     * land in a settled context: they only release what they hold. */
+    jobctx_end_ops(ctx);
     if (ctx->h->cls == JOBQ_CLASS_CPU)
         d->cpu_inflight--;
     else

@@ -45,10 +45,11 @@ struct fetch {
     int n_io;
 };
 
-/* Room for queue qi now: frames a TAKE may move (the CPU room plus the
- * io room in the share of io jobs seen on qi, so a queue of sleeps fills
- * the io slots and a queue of hashes takes no more than its threads start
- * soon), or, while the CPU window is full, io frames a PICK may move. */
+/* Room now, by class. A TAKE moves frames blindly, so it asks for no
+ * more than the CPU room (io frames it brings are a bonus): a worker never
+ * holds more CPU frames than its window, whatever a queue's mix was. The
+ * io room is filled by PICK, which moves only io frames, from behind CPU
+ * frames too. */
 struct room {
     unsigned take, pick, low;
 };
@@ -58,34 +59,20 @@ static unsigned sub(unsigned a, unsigned b)
     return a > b ? a - b : 0;
 }
 
-static void room_for(const struct fetch *f, int qi, bool filling,
-                     struct room *r)
+static void room_for(const struct fetch *f, bool filling, struct room *r)
 {
     struct dispatch_load l;
     dispatch_load(f->w->dispatch, &l);
     unsigned held = f->reserved + f->blocking_n;
     unsigned io_free = sub(l.io_slots, l.io_inflight + held);
     unsigned cpu_free = sub(l.cpu_slots, l.cpu_inflight + l.checking + held);
-    unsigned share = dispatch_io_share(f->w->dispatch, qi);
-    *r = (struct room){0, 0, 1};
-    if (cpu_free == 0) {
-        r->pick = io_free;
-        return;
-    }
-    uint64_t io_part = (uint64_t)io_free * share / IO_SHARE_ONE;
-    r->take = cpu_free + (unsigned)io_part;
-    if (r->take > io_free) /* no take is larger than the io slots */
-        r->take = io_free;
-    /* Refill in halves of the window (or whole batches, for a window of
-     * thousands) while jobs are running: a take sent for the first free
-     * slot would hold the one take in flight and keep every batch tiny.
-     * An idle worker takes whatever it can. */
-    unsigned window =
-        l.cpu_slots + (unsigned)((uint64_t)l.io_slots * share / IO_SHARE_ONE);
-    if (window > l.io_slots)
-        window = l.io_slots;
+    r->pick = io_free;
+    r->take = cpu_free < io_free ? cpu_free : io_free;
+    /* Refill in halves of the CPU window while jobs run: a take sent for
+     * the first free slot would hold the one take in flight and keep
+     * every batch tiny. An idle worker takes whatever it can. */
     unsigned running = l.cpu_inflight + l.io_inflight + l.checking;
-    r->low = window / 2;
+    r->low = l.cpu_slots / 2;
     if (r->low > FETCH_BATCH_MAX)
         r->low = FETCH_BATCH_MAX;
     if (!running || filling || r->low == 0)
@@ -146,6 +133,7 @@ struct take {
     unsigned want; /* frames it asked for */
     bool full;     /* a TAKE brought all it asked for: the round is over */
     bool picked;   /* a PICK came back: the rest of the round only picks */
+    unsigned io_left; /* the io room the round began with, not yet asked for */
     bool filling;
     unsigned got;
     bool empty[SETTINGS_MAX_QUEUES]; /* its pending list was empty */
@@ -234,9 +222,14 @@ static void pick_missed(struct fetch *f, int qi)
         evtimer_add(f->pick_ev, &tv);
         f->pick_wake_at = fq->pick_at;
     }
+    /* The class mix seen on the queue sets how long it may keep missing:
+     * a queue that carries io jobs is looked at again sooner. */
+    unsigned max = dispatch_io_share(f->w->dispatch, qi) >= IO_SHARE_ONE / 16
+                       ? FETCH_PICK_MISS_IO_MS
+                       : FETCH_PICK_MISS_MAX_MS;
     fq->pick_miss_ms *= 2;
-    if (fq->pick_miss_ms > FETCH_PICK_MISS_MAX_MS)
-        fq->pick_miss_ms = FETCH_PICK_MISS_MAX_MS;
+    if (fq->pick_miss_ms > max)
+        fq->pick_miss_ms = max;
 }
 
 static void on_take(redisReply *rep, void *priv)
@@ -279,24 +272,20 @@ static void on_take(redisReply *rep, void *priv)
         } else {
             t->empty[qi] = frames == 0;
             t->full = frames == t->want;
+            t->picked |= t->full;
             /* A full batch of the most a take moves: the window is larger
              * than a batch and still filling, so go on at once rather
              * than wait for it to drain to the refill mark. */
             t->filling |= frames == FETCH_BATCH_MAX;
         }
     }
-    /* A round hands out the room there was when it began, in order: a
-     * queue that filled its TAKE ends it (room that came back meanwhile
-     * is the next round's, in the next weighted order); one that ran
-     * short passes the rest on. After a PICK the same queue is looked at
-     * again for more io frames, and the rest of the round only picks: CPU
-     * room that came while the PICK was out belongs to a round that starts
-     * again from the highest queue. A PICK that moved nothing either
-     * closed the queue's gate or found it empty, so this ends. */
-    if (t->full)
-        t->pos = t->n;
-    else if (!(t->pick && rep && rep->type == REDIS_REPLY_ARRAY &&
-               !t->empty[qi]))
+    /* A round hands out the room there was when it began, in queue order:
+     * a queue whose TAKE came back full used the CPU room up, and the rest
+     * of the round only picks, starting with that queue's own io frames;
+     * a queue that ran short passes the rest on. Room that came back
+     * while a call was out is the next round's, in the next weighted
+     * order, so no queue keeps the turn by being quick. */
+    if (t->pick || !t->full || !rep || rep->type != REDIS_REPLY_ARRAY)
         t->pos++;
     if (w->stopping || t->pos >= t->n)
         take_done(t);
@@ -320,23 +309,32 @@ static int send_take(struct take *t, struct wqueue *q, unsigned want)
     return redis_script(f->w->redis, SCRIPT_TAKE, on_take, t, 4, 9, argv, NULL);
 }
 
+/* A queue whose jobs are mostly io is picked from in whole batches (its
+ * frames are the io room's); one of CPU jobs is looked at no deeper than
+ * FETCH_PICK_SCAN, for the io frames hidden among them. */
 static int send_pick(struct take *t, struct wqueue *q, unsigned want)
 {
     struct fetch *f = t->f;
-    char n[16], scan[16], max[24], budget[24];
+    unsigned scan = FETCH_PICK_SCAN;
+    if (dispatch_io_share(f->w->dispatch, q->index) >= IO_SHARE_ONE / 2 &&
+        want > scan)
+        scan = want;
+    char n[16], scans[16], max[24], budget[24], walks[24];
     snprintf(n, sizeof(n), "%u", want);
-    snprintf(scan, sizeof(scan), "%d", FETCH_PICK_SCAN);
+    snprintf(scans, sizeof(scans), "%u", scan);
     snprintf(max, sizeof(max), "%" PRIu64, f->w->s->max_frame_bytes);
     snprintf(budget, sizeof(budget), "%d", FETCH_BATCH_BYTES);
-    int argc = 6 + f->n_io;
+    snprintf(walks, sizeof(walks), "%u", scan * FETCH_PICK_WALK_PER_FRAME);
+    int argc = 7 + f->n_io;
     const char **argv = xmalloc(sizeof(*argv) * (size_t)argc);
     argv[0] = q->keys.pending;
     argv[1] = q->keys.active;
     argv[2] = n;
-    argv[3] = scan;
+    argv[3] = scans;
     argv[4] = max;
     argv[5] = budget;
-    memcpy(argv + 6, f->io_types, sizeof(*argv) * (size_t)f->n_io);
+    argv[6] = walks;
+    memcpy(argv + 7, f->io_types, sizeof(*argv) * (size_t)f->n_io);
     t->pick = true;
     int rc =
         redis_script(f->w->redis, SCRIPT_PICK, on_take, t, 2, argc, argv, NULL);
@@ -351,12 +349,10 @@ static enum call call_for(const struct fetch *f, int qi, bool filling,
                           bool pick_only, uint64_t now, unsigned *want)
 {
     struct room r;
-    room_for(f, qi, filling, &r);
+    room_for(f, filling, &r);
     unsigned n = 0;
     enum call c = CALL_NONE;
-    if (r.take >= r.low && r.take > 0) {
-        if (pick_only)
-            return CALL_NONE;
+    if (!pick_only && r.take >= r.low && r.take > 0) {
         n = r.take;
         c = CALL_TAKE;
     } else if (r.pick > 0 && f->n_io > 0 && f->q[qi].pick_at <= now) {
@@ -394,6 +390,11 @@ static void take_step(struct take *t)
             rc = send_take(t, q, want);
             break;
         case CALL_PICK:
+            if (want > t->io_left)
+                want = t->io_left;
+            if (want == 0)
+                continue;
+            t->io_left -= want;
             rc = send_pick(t, q, want);
             break;
         default:
@@ -502,7 +503,7 @@ static void block_all(struct fetch *f, const bool *empty)
         int qi = order[i];
         struct wqueue *q = &w->q[qi];
         struct room r;
-        room_for(f, qi, false, &r);
+        room_for(f, false, &r);
         if (f->q[qi].blocking || !empty[qi] || (r.take == 0 && r.pick == 0))
             continue;
         const char *argv[] = {"BLMOVE", q->keys.pending, q->keys.active,
@@ -544,6 +545,9 @@ static void kick(struct fetch *f, bool filling)
     t->f = f;
     t->filling = filling;
     t->n = round_order(f, t->order);
+    struct room r;
+    room_for(f, filling, &r);
+    t->io_left = r.pick;
     f->taking = true;
     take_step(t);
 }

@@ -1,9 +1,10 @@
 /* Fetch: takes frames from the served queues into this worker's active
- * lists, never more than the room dispatch has, judged per queue from the
- * class mix seen on it. Under backlog one TAKE script per queue fills the
- * room in one round trip; while the CPU window is full, a PICK script moves
- * only io frames, even from behind CPU frames in the same list, so io work
- * never waits on CPU work and no CPU frame is hoarded. When every queue is
+ * lists, never more than the room dispatch has, by class: a TAKE (blind,
+ * oldest first) asks for no more than the CPU room, and a PICK script
+ * fills the io room with io frames only, even from behind CPU frames in
+ * the same list, so io work never waits on CPU work and no CPU frame is
+ * hoarded. How soon a queue is picked again after finding nothing follows
+ * the class mix seen on it. When every queue is
  * empty, one BLMOVE per queue waits on its own connection. After a dropped
  * connection it first returns frames whose take reply was lost (the
  * ORPHANS script) before taking more. Loop thread only. */
@@ -26,10 +27,16 @@
 #define FETCH_BATCH_BYTES (4 << 20)
 /* A PICK looks at the oldest FETCH_PICK_SCAN frames of pending. One that
  * finds no io frame there is not repeated on that queue for
- * FETCH_PICK_MISS_MS, doubling to FETCH_PICK_MISS_MAX_MS while it keeps
- * missing: each costs Redis about a decode per frame scanned. */
+ * FETCH_PICK_MISS_MS, doubling while it keeps missing to
+ * FETCH_PICK_MISS_MAX_MS, or to FETCH_PICK_MISS_IO_MS on a queue where
+ * io jobs are common (a sixteenth or more of those started lately). */
 #define FETCH_PICK_SCAN 256
+/* msgpack items a PICK may walk per frame it looks at, in all: an io job
+ * is a few dozen; CPU frames stuffed with an io type's name stop the
+ * PICK early instead of holding Redis (pick.lua). */
+#define FETCH_PICK_WALK_PER_FRAME 64
 #define FETCH_PICK_MISS_MS 25
+#define FETCH_PICK_MISS_IO_MS 100
 #define FETCH_PICK_MISS_MAX_MS 400
 
 struct fetch;

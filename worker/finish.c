@@ -60,6 +60,10 @@ void finish_free(struct finish *f)
 
 void finish_add(struct finish *f, struct jobq_ctx *ctx)
 {
+    /* The attempt's duration as the worker saw it, from its start to its
+     * outcome (not counting the time to land it); 0 for a frame that
+     * never started (dead or retried before its handler ran). */
+    ctx->duration_ms = ctx->started_ms ? clock_mono_ms() - ctx->started_ms : 0;
     struct fqueue *fq = &f->q[ctx->q->index];
     ctx->next = NULL;
     if (fq->tail)
@@ -117,6 +121,46 @@ static void count(struct finish *f, const struct jobq_ctx *ctx, char landed)
     }
 }
 
+/* One line per landed outcome: a retry or a death at warn, so failures
+ * show at the default level; a job that finished at info in JSON mode
+ * (for log shippers, which index the fields) and at debug in text mode
+ * (where a line per job would bury everything else). Nothing is formatted
+ * when the level is off: at 100k jobs/s this is on the hot path. */
+static void log_outcome(const struct jobq_ctx *ctx, const struct wqueue *q)
+{
+    static const char *const what[] = {
+        "", "job finished", "job failed, will retry", "job dead", ""};
+    enum log_level lv = ctx->out == OUT_OK
+                            ? (log_format_json() ? LOG_INFO : LOG_DEBUG)
+                            : LOG_WARN;
+    if ((ctx->out != OUT_OK && ctx->out != OUT_RETRY && ctx->out != OUT_DEAD) ||
+        !log_enabled(lv))
+        return;
+    const struct job *job = ctx->has_job ? &ctx->job : NULL;
+    unsigned attempt = ctx->attempt     ? ctx->attempt
+                       : ctx->has_frame ? (unsigned)ctx->fr.attempt
+                                        : 0;
+    struct log_field fl[8];
+    size_t n = 0;
+    fl[n++] = log_str("job_id", ctx->id[0] ? ctx->id : NULL);
+    fl[n++] = log_str("queue", q->name);
+    fl[n++] = job ? log_strn("type", job->type.ptr, job->type.len)
+                  : log_str("type", NULL);
+    fl[n++] = log_int("attempt", (long long)attempt);
+    fl[n++] = log_int("duration_ms", (long long)ctx->duration_ms);
+    fl[n++] = job ? log_strn("traceparent", job->traceparent.ptr,
+                             job->traceparent.len)
+                  : log_str("traceparent", NULL);
+    if (ctx->out != OUT_OK)
+        fl[n++] = log_str("error", ctx->err);
+    if (ctx->out == OUT_RETRY) {
+        uint64_t now = clock_wall_ms();
+        fl[n++] =
+            log_int("retry_in_ms", ctx->due_ms > now ? ctx->due_ms - now : 0);
+    }
+    log_fields(lv, what[ctx->out], n, fl);
+}
+
 static void on_finished(redisReply *rep, void *priv)
 {
     struct batch *b = priv;
@@ -148,6 +192,8 @@ static void on_finished(redisReply *rep, void *priv)
                         ctx->id, b->q->name, (int)ctx->job.reply_to.len,
                         ctx->job.reply_to.ptr);
         count(f, ctx, rep->str[i]);
+        if (rep->str[i] != '0')
+            log_outcome(ctx, b->q);
         jobctx_free(ctx);
         ctx = next;
     }

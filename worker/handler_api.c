@@ -10,8 +10,11 @@
 #include "canon.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "filepool.h"
 #include "jobctx.h"
+#include "redis.h"
 #include "worker.h"
+#include "xalloc.h"
 
 const char *jobq_strerror(int code)
 {
@@ -36,6 +39,10 @@ const char *jobq_strerror(int code)
         return "plugin could not be loaded";
     case JOBQ_EINIT:
         return "plugin init failed";
+    case JOBQ_EUNAVAIL:
+        return "service unavailable";
+    case JOBQ_EBUSY:
+        return "a request is already out";
     default:
         return "unknown error";
     }
@@ -150,6 +157,73 @@ void *jobq_state(const jobq_ctx *ctx)
 void jobq_done(jobq_ctx *ctx)
 {
     dispatch_complete(ctx);
+}
+
+int jobq_offload(jobq_ctx *ctx, jobq_offload_fn run, jobq_offload_done_fn done,
+                 void *arg)
+{
+    if (!run || !done || ctx->state != JOB_RUNNING)
+        return JOBQ_EINVAL;
+    if (!ctx->w->files)
+        return JOBQ_EUNAVAIL;
+    return filepool_submit(ctx->w->files, ctx, run, done, arg);
+}
+
+/* A publish out to Redis: the reply finds the attempt through link, or
+ * finds it over and is dropped. */
+struct publish_op {
+    struct jobctx_op link;
+    jobq_publish_fn cb;
+};
+
+static void on_published(redisReply *rep, void *priv)
+{
+    struct publish_op *op = priv;
+    struct jobq_ctx *ctx = op->link.ctx;
+    jobctx_op_detach(&op->link);
+    jobq_publish_fn cb = op->cb;
+    free(op);
+    if (!ctx)
+        return;
+    if (!rep)
+        cb(ctx, JOBQ_EUNAVAIL, 0,
+           "connection to Redis lost before it answered");
+    else if (rep->type == REDIS_REPLY_INTEGER && rep->integer >= 0)
+        cb(ctx, JOBQ_OK, (uint64_t)rep->integer, NULL);
+    else
+        cb(ctx, JOBQ_EUNAVAIL, 0,
+           rep->type == REDIS_REPLY_ERROR && rep->str ? rep->str
+                                                      : "unexpected reply");
+}
+
+int jobq_publish(jobq_ctx *ctx, const char *channel, size_t channel_len,
+                 const char *message, size_t message_len, jobq_publish_fn cb)
+{
+    struct worker *w = ctx->w;
+    if (!cb || !channel || (!message && message_len) ||
+        ctx->state != JOB_RUNNING)
+        return JOBQ_EINVAL;
+    if (!w->redis)
+        return JOBQ_EUNAVAIL;
+    char key[KEYS_MAX];
+    int kl = snprintf(key, sizeof(key), "%s%s", ctx->q->keys.published_prefix,
+                      ctx->id);
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%llu",
+             (unsigned long long)w->s->result_ttl_s * 1000ull);
+    const char *argv[] = {key, channel, message ? message : "", ttl};
+    size_t lens[] = {(size_t)kl, channel_len, message_len, strlen(ttl)};
+    struct publish_op *op = xcalloc(1, sizeof(*op));
+    op->cb = cb;
+    /* Tied before it is sent: a reply must always find its attempt. */
+    jobctx_op_attach(ctx, &op->link);
+    if (redis_script(w->redis, SCRIPT_PUBLISH, on_published, op, 1, 4, argv,
+                     lens) != 0) {
+        jobctx_op_detach(&op->link);
+        free(op);
+        return JOBQ_EUNAVAIL;
+    }
+    return JOBQ_OK;
 }
 
 uint64_t jobq_now_ms(void)

@@ -116,6 +116,7 @@ struct jobq_ctx *jobctx_new(struct jobs *j, struct worker *w, struct wqueue *q,
 void jobctx_free(struct jobq_ctx *ctx)
 {
     struct jobs *j = ctx->jobs;
+    jobctx_end_ops(ctx); /* a pooled context must not be answered into */
     ctx->lprev->lnext = ctx->lnext;
     ctx->lnext->lprev = ctx->lprev;
     j->live_n--;
@@ -162,4 +163,34 @@ const char *jobctx_state_name(enum jobctx_state s)
                                         "running",  "settled",  "finishing",
                                         "abandoned"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+void jobctx_op_attach(struct jobq_ctx *ctx, struct jobctx_op *op)
+{
+    op->ctx = ctx;
+    op->next = ctx->ops;
+    ctx->ops = op;
+}
+
+void jobctx_op_detach(struct jobctx_op *op)
+{
+    if (!op->ctx)
+        return;
+    for (struct jobctx_op **pp = &op->ctx->ops; *pp; pp = &(*pp)->next)
+        if (*pp == op) {
+            *pp = op->next;
+            break;
+        }
+    op->ctx = NULL;
+    op->next = NULL;
+}
+
+void jobctx_end_ops(struct jobq_ctx *ctx)
+{
+    for (struct jobctx_op *op = ctx->ops, *next; op; op = next) {
+        next = op->next;
+        op->ctx = NULL;
+        op->next = NULL;
+    }
+    ctx->ops = NULL;
 }

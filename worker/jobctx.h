@@ -32,6 +32,19 @@ enum jobctx_state {
 
 enum outcome { OUT_NONE, OUT_OK, OUT_RETRY, OUT_DEAD, OUT_SKIP };
 
+/* A request a handler made of a worker service (the file pool, a Redis
+ * publish) that answers later, on the loop. The service owns it; it is
+ * tied to the attempt while that runs. An attempt can end first (its time
+ * limit, a stop, an early jobq_done): then jobctx_end_ops sets ctx to
+ * NULL, and the service, when the answer comes, only releases what it
+ * holds and never touches the context again (which may serve another job
+ * by then). Loop thread only. */
+struct jobctx_op {
+    struct jobctx_op *next;
+    struct jobq_ctx *ctx; /* NULL: the attempt is over */
+    const void *owner;    /* the service that made it */
+};
+
 struct jobq_ctx {
     struct task task;               /* CPU pool link */
     struct jobq_ctx *next;          /* finish batch link */
@@ -52,7 +65,8 @@ struct jobq_ctx {
     unsigned attempt; /* this attempt, 1-based */
     uint64_t timeout_ms;
     uint64_t started_ms;
-    uint64_t run_ns; /* CPU handlers: measured on the pool thread */
+    uint64_t run_ns;      /* CPU handlers: measured on the pool thread */
+    uint64_t duration_ms; /* start to outcome, set when handed to finish */
 
     msgpack_sbuffer result;
     msgpack_packer pk;
@@ -64,6 +78,7 @@ struct jobq_ctx {
     bool timed_out;
     struct event *deadline;
     void *hstate;
+    struct jobctx_op *ops; /* service requests tied to this attempt */
 
     /* What finish writes, encoded on the loop thread. */
     enum outcome out;
@@ -92,4 +107,11 @@ struct jobq_ctx *jobctx_new(struct jobs *j, struct worker *w, struct wqueue *q,
 /* Finished with ctx: back to the pool (or to malloc). */
 void jobctx_free(struct jobq_ctx *ctx);
 const char *jobctx_state_name(enum jobctx_state s);
+
+/* Ties op to ctx's attempt (op->ctx = ctx). */
+void jobctx_op_attach(struct jobq_ctx *ctx, struct jobctx_op *op);
+/* The op answered: unties it (a no-op when the attempt already ended). */
+void jobctx_op_detach(struct jobctx_op *op);
+/* The attempt is over: every op still out forgets ctx. */
+void jobctx_end_ops(struct jobq_ctx *ctx);
 #endif

@@ -19,16 +19,6 @@ extern char **environ;
 
 int main(int argc, char **argv)
 {
-    /* A stop signal that arrives while the worker starts must stop it
-     * cleanly, not kill it: held here until the loop handles them (the
-     * daemon lets them through once its handlers are in place), and
-     * inherited by every thread, so only the loop thread takes them. */
-    sigset_t stops;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGTERM);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     if (sodium_init() < 0) {
         fprintf(stderr, "jobq-worker: libsodium failed to start\n");
         return 1;
@@ -63,6 +53,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "jobq-worker: cannot open log file %s\n", s.log_file);
         code = 2;
     } else {
+        /* A stop signal that arrives while the daemon starts must stop it
+         * cleanly, not kill it: held from here until the loop handles
+         * them (the daemon lets them through once its handlers are in
+         * place), and inherited by every thread, so only the loop thread
+         * takes them. Not before: a slow settings parse stays killable. */
+        sigset_t stops;
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGTERM);
+        sigaddset(&stops, SIGINT);
+        sigaddset(&stops, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &stops, NULL);
         code = daemon_run(&s, &keys);
     }
     sign_keys_wipe(&keys);

@@ -45,6 +45,13 @@ const char *jobq_setting(const jobq_registry *reg, const char *type,
     return reg->lookup(reg->lookup_arg, type, key);
 }
 
+const char *jobq_worker_setting(const jobq_registry *reg, const char *name)
+{
+    if (!reg || !reg->lookup || !name)
+        return NULL;
+    return reg->lookup(reg->lookup_arg, NULL, name);
+}
+
 void registry_clear(struct jobq_registry *reg)
 {
     memset(reg, 0, sizeof(*reg));

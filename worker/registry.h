@@ -11,7 +11,9 @@
 #define REGISTRY_ERR_MAX 256
 
 /* Finds the operator's setting key for job type type, or NULL; the string
- * must live as long as the registry. arg is the one given with it. */
+ * must live as long as the registry. arg is the one given with it. With
+ * type NULL, key names one of the worker's own settings (a secret one is
+ * NULL). */
 typedef const char *(*registry_lookup_fn)(void *arg, const char *type,
                                           const char *key);
 

@@ -22,6 +22,7 @@ struct dispatch;
 struct finish;
 struct fetch;
 struct upkeep;
+struct filepool;
 
 /* A served queue: its name and keys, fixed at start. Its index is the
  * same in every module's per-queue state. */
@@ -54,6 +55,7 @@ struct worker {
     struct finish *finish;
     struct fetch *fetch;
     struct upkeep *upkeep;
+    struct filepool *files; /* helper threads for io handlers' file access */
 
     /* The tick (see worker_wake) and whether a stop has begun: a stopping
      * worker takes nothing new. */

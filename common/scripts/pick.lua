@@ -6,8 +6,11 @@
 -- KEYS: pending active. ARGV: want (most frames moved), scan (most frames
 -- looked at, from the oldest, moved ones included), max frame bytes (a
 -- longer frame is passed over, left for TAKE to send to dead), byte budget
--- (no further frame is read once this many bytes have been), then the io
--- job types, one per argument (none: nothing moves).
+-- (no further frame is read once this many bytes have been), walk budget
+-- (no further frame is read once this many msgpack items have been walked
+-- in all: io type names a hostile producer put in CPU frames cost a PICK
+-- this much, never scan * WALK_MAX), then the io job types, one per
+-- argument (none: nothing moves).
 -- Reply: the frames moved, oldest first (bulk strings, as TAKE replies),
 -- then one integer: the length of pending after the pick (0: pending is
 -- empty or absent), always present.
@@ -32,8 +35,9 @@
 need(KEYS[1], 'list'); need(KEYS[2], 'list')
 local want, scan = tonumber(ARGV[1]) or 0, tonumber(ARGV[2]) or 0
 local max, budget = tonumber(ARGV[3]) or 0, tonumber(ARGV[4]) or 0
+local walks = tonumber(ARGV[5]) or 0
 local iotype, names = {}, {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if not iotype[ARGV[i]] then names[#names + 1] = ARGV[i] end
   iotype[ARGV[i]] = true
 end
@@ -87,6 +91,7 @@ local function io_type(x)
   local name = raw(j, t.type, STR)
   if name and iotype[name] then return name end
 end
+local spent = 0 -- items walked in this call
 local function is_io(x)
   if #x > max then return false end
   local named = false
@@ -95,12 +100,13 @@ local function is_io(x)
   end
   if not named then return false end
   local ok, t = pcall(io_type, x)
+  spent = spent + walked
   return ok and t ~= nil
 end
 local out, kept, bytes = {}, 0, 0
 if #names > 0 then
   for _ = 1, scan do
-    if #out >= want or bytes >= budget then break end
+    if #out >= want or bytes >= budget or spent >= walks then break end
     -- The frames looked at and left are the kept right-most ones: the
     -- next oldest is just left of them.
     local x = redis.call('LINDEX', KEYS[1], -(kept + 1))

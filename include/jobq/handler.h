@@ -50,6 +50,10 @@ extern "C" {
 #define JOBQ_ELOAD (-8)    /* a plugin could not be loaded (dlopen, symbols) */
 #define JOBQ_EINIT (-9)    /* a plugin's init failed */
 
+/* Of the services io handlers reach (jobq_offload, jobq_publish). */
+#define JOBQ_EUNAVAIL (-10) /* not there now: Redis away, no helper pool */
+#define JOBQ_EBUSY (-11)    /* one request of this kind is already out */
+
 /* A static string naming code; "unknown error" for others. */
 JOBQ_EXPORT const char *jobq_strerror(int code);
 
@@ -121,6 +125,12 @@ JOBQ_EXPORT extern const int jobq_plugin_api_version;
 #define JOBQ_PLUGIN_DECLARE()                                                  \
     const int jobq_plugin_api_version = JOBQ_HANDLER_API_VERSION
 
+/* The text of one of the worker's own settings (the name as in
+ * docs/settings.md: "file-root", "file-max-bytes"), or NULL when it is
+ * unset or secret. Lives as long as the worker. */
+JOBQ_EXPORT const char *jobq_worker_setting(const jobq_registry *reg,
+                                            const char *name);
+
 /* --- reading the job --- */
 JOBQ_EXPORT const msgpack_object *jobq_args(const jobq_ctx *ctx); /* nil */
 JOBQ_EXPORT const char *jobq_job_id(const jobq_ctx *ctx); /* NUL-ended */
@@ -159,6 +169,37 @@ JOBQ_EXPORT struct evdns_base *jobq_dns(const jobq_ctx *ctx);
 JOBQ_EXPORT void jobq_set_state(jobq_ctx *ctx, void *state);
 JOBQ_EXPORT void *jobq_state(const jobq_ctx *ctx);
 JOBQ_EXPORT void jobq_done(jobq_ctx *ctx);
+
+/* Blocking work off the loop: run(arg) on one of the worker's helper
+ * threads (a small pool for file access; never the loop, never the CPU
+ * pool), then done(ctx, arg) back on the loop, as CPU jobs come back.
+ * arg belongs to the offload from the call until done: the handler must
+ * not touch or free it meanwhile, not even in cancel. done is called
+ * exactly once for every JOBQ_OK: with the job's context while the
+ * attempt runs (pack, then jobq_done), or with ctx NULL when the attempt
+ * ended first (time limit, stop): then it only frees arg. run must not
+ * touch the context or the loop. One offload per attempt at a time.
+ * Returns JOBQ_OK, JOBQ_EBUSY while one is out, JOBQ_EUNAVAIL when the
+ * worker has no helper pool. */
+typedef void (*jobq_offload_fn)(void *arg);
+typedef void (*jobq_offload_done_fn)(jobq_ctx *ctx, void *arg);
+JOBQ_EXPORT int jobq_offload(jobq_ctx *ctx, jobq_offload_fn run,
+                             jobq_offload_done_fn done, void *arg);
+
+/* Redis PUBLISH of message on channel through the worker's own
+ * connection (both borrowed for the call only). At most once per job and
+ * channel: an attempt that finds an earlier attempt's publish of this job
+ * on this channel landed (its answer lost, its time limit passed) gets
+ * that publish's receiver count back and publishes nothing. cb runs once
+ * on the loop while the attempt runs: rc JOBQ_OK with receivers, or
+ * JOBQ_EUNAVAIL with a reason when Redis failed or was lost before it
+ * answered; it is not called when the attempt ended first. Returns JOBQ_OK,
+ * or JOBQ_EUNAVAIL at once when Redis is not connected (cb not called). */
+typedef void (*jobq_publish_fn)(jobq_ctx *ctx, int rc, uint64_t receivers,
+                                const char *err);
+JOBQ_EXPORT int jobq_publish(jobq_ctx *ctx, const char *channel,
+                             size_t channel_len, const char *message,
+                             size_t message_len, jobq_publish_fn cb);
 
 /* --- helpers, any thread --- */
 /* Wall-clock milliseconds since the epoch. */

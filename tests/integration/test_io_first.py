@@ -14,7 +14,7 @@ def hash_frames(prefix, n, reply_to):
 
 
 def started_idle(workers, r, *args):
-    w = workers("--cpu-threads", "2", *args)
+    w = workers(*(("--cpu-threads", "2") if "--cpu-threads" not in args else ()), *args)
     wait_until(lambda: "serving" in w.output(), 10, "the worker's start")
     wait_until(lambda: r.client_list(_type="normal") and any(
         c.get("cmd") == "blmove" for c in r.client_list()), 10, "a blocking take")
@@ -76,3 +76,21 @@ def test_cpu_frames_left_in_pending_stay_in_order_for_other_replicas(r, workers)
     assert oldest_first == ids[len(ids) - len(oldest_first):]
     assert len(oldest_first) >= 20 - (2 * 2 + 2) - r.llen("hashes")
     collect(r, "hashes", 20, 60)
+
+
+def test_a_queue_turning_from_io_to_cpu_jobs_is_not_hoarded(r, workers):
+    """The attack on #9: after 200 io jobs a TAKE sized by the queue's io
+    share took every hash in pending (299 of 300) for one worker on one
+    thread, starving its peers and any higher queue."""
+    w = started_idle(workers, r, "--cpu-threads", "1")
+    push(r, "default", *[frame(f"s{i}", "sleep", {"ms": 1}, reply_to="slept")
+                         for i in range(200)])
+    collect(r, "slept", 200, 20)
+    push(r, "default", *hash_frames("h", 40, "hashes"))
+    most = 0
+    while r.llen("hashes") < 5:
+        most = max(most, active_len(r, w.label))
+        time.sleep(0.01)
+    # The CPU window of one thread (2) and one blocking take's frame.
+    assert most <= 3, f"held {most} hashes at once on one thread"
+    collect(r, "hashes", 40, 60)

@@ -30,8 +30,9 @@ def composed(name):
 def pick(r):
     sha = r.script_load(composed("pick"))
 
-    def run(want=100, scan=256, max_bytes=MAX, budget=4 << 20, types=IO):
-        rep = r.evalsha(sha, 2, PENDING, ACTIVE, want, scan, max_bytes, budget, *types)
+    def run(want=100, scan=256, max_bytes=MAX, budget=4 << 20, walks=1 << 20, types=IO):
+        rep = r.evalsha(sha, 2, PENDING, ACTIVE, want, scan, max_bytes, budget, walks,
+                        *types)
         assert isinstance(rep[-1], int)
         return rep[:-1], rep[-1]
     return run
@@ -276,3 +277,17 @@ def test_frames_the_worker_reads_are_picked_in_any_encoding(r, pick):
     moved, left = pick(max_bytes=1 << 20, scan=1000)
     assert moved == variants and left == len(variants)
     assert pending(r) == [cpu(i) for i in range(len(variants))]
+
+
+def test_walk_budget_bounds_a_pick_over_hostile_frames(r, pick):
+    """CPU frames a producer stuffed with an io type's name are each walked:
+    the walk budget, not scan * WALK_MAX, bounds what one PICK costs."""
+    heavy = [frame(dict(job("password.hash", n), args={"password": "sleep",
+                                                       "pad": [0] * 4000}))
+             for n in range(50)]
+    enqueue(r, heavy + [io(1)])
+    moved, left = pick(walks=10000)
+    assert moved == [] and left == 51  # stopped after a few frames
+    moved, left = pick(walks=1 << 20)
+    assert moved == [io(1)] and left == 50
+    assert pending(r) == heavy

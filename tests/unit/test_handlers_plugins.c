@@ -22,6 +22,8 @@ static struct jobq_registry reg;
 static const char *lookup(void *arg, const char *type, const char *key)
 {
     (void)arg;
+    if (!type) /* a worker setting (jobq_worker_setting): none here */
+        return NULL;
     if (strcmp(type, "test.hello") == 0 && strcmp(key, "greeting") == 0)
         return "bonjour";
     return NULL;

@@ -212,7 +212,18 @@ static void test_fetch_full_cpu_window_picks_io_frames(void **state)
     struct dispatch_load l = load(fx);
     snprintf(want, sizeof(want), "%u", l.io_slots - l.io_inflight);
     assert_arg(c, 2, want);
-    assert_arg(c, c->argc - 1, "sleep");
+    /* The walk budget for the frames looked at, then every io type
+     * served, in registry order ("sleep" among them). */
+    char walks[16];
+    snprintf(walks, sizeof(walks), "%d",
+             FETCH_PICK_SCAN * FETCH_PICK_WALK_PER_FRAME);
+    assert_arg(c, 6, walks);
+    int k = 7;
+    for (int i = 0; i < fx->w.reg.n; i++)
+        if (fx->w.reg.h[i].cls == JOBQ_CLASS_IO)
+            assert_arg(c, k++, fx->w.reg.h[i].type);
+    assert_int_equal(c->argc, k);
+    assert_non_null(registry_find(&fx->w.reg, "sleep", 5));
     assert_int_equal(fake_pending(), 1);
     frames_free(&f);
 }

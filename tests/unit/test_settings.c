@@ -459,6 +459,79 @@ static void test_handler_settings(void **state)
     settings_free(&s);
 }
 
+/* The attack on #9: inih ended a value at a NUL byte without a word, so
+ * "queues = de\0fault" served queue "de". */
+static void test_ini_with_a_nul_byte_is_refused(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    strcpy(ini_path, "/tmp/jobq-test-XXXXXX");
+    int fd = mkstemp(ini_path);
+    assert_true(fd >= 0);
+    static const char text[] = "queues = de\0fault\n";
+    assert_int_equal(write(fd, text, sizeof(text) - 1),
+                     (ssize_t)sizeof(text) - 1);
+    close(fd);
+    char *argv[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), -1);
+    assert_true(has_problem(&p, "a NUL byte at offset 11"));
+    settings_free(&s);
+    unlink(ini_path);
+}
+
+/* Each handler setting is found by a scan: their number is bounded, so a
+ * hostile file cannot make the start quadratic. */
+static void test_handler_settings_are_bounded(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    size_t cap = 40 * (SETTINGS_MAX_HANDLER_SETTINGS + 2);
+    char *text = malloc(cap);
+    size_t n = (size_t)sprintf(text, "[handler.sleep]\n");
+    for (int i = 0; i <= SETTINGS_MAX_HANDLER_SETTINGS; i++)
+        n += (size_t)sprintf(text + n, "k%d = v\n", i);
+    write_ini(text);
+    free(text);
+    char *argv[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), -1);
+    assert_true(has_problem(&p, "handler-setting: more than 1024"));
+    assert_int_equal(s.nhandler_settings, SETTINGS_MAX_HANDLER_SETTINGS);
+    settings_free(&s);
+    unlink(ini_path);
+}
+
+/* Secrets under keys the first list missed, and URLs with a password. */
+static void test_handler_secrets_are_masked(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    char *argv[] = {"w",
+                    "--handler-setting",
+                    "x.pwd=hunter2a",
+                    "--handler-setting",
+                    "x.passphrase=hunter2b",
+                    "--handler-setting",
+                    "x.bearer=hunter2c",
+                    "--handler-setting",
+                    "x.target=redis://u:hunter2d@h/0",
+                    "--handler-setting",
+                    "x.page=https://example.com/a@b",
+                    NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_print(&s, f);
+    fclose(f);
+    assert_null(strstr(buf, "hunter2"));
+    assert_non_null(strstr(buf, "page = https://example.com/a@b ;"));
+    free(buf);
+    settings_free(&s);
+}
+
 static void test_plugin_exec_and_runner_settings(void **state)
 {
     (void)state;
@@ -594,8 +667,80 @@ static void test_docs_list_every_setting(void **state)
     free(want);
 }
 
+/* deploy/systemd/worker.ini is what settings_ini_example prints; written
+ * by `test_settings --write-docs` with docs/settings.md. */
+#define INI_EXAMPLE JOBQ_SOURCE_DIR "/deploy/systemd/worker.ini"
+
+static char *ini_example(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_ini_example(f);
+    fclose(f);
+    return buf;
+}
+
+static void test_example_ini_lists_every_setting(void **state)
+{
+    (void)state;
+    char *ini = read_all(INI_EXAMPLE), *want = ini_example();
+    assert_non_null(ini);
+    for (size_t i = 0; i < settings_table_len; i++) {
+        const struct setting_def *d = &settings_table[i];
+        char line[96];
+        settings_ini_key(d, line + 2, sizeof(line) - 2);
+        line[0] = '\n';
+        line[1] = ';';
+        if (d->ini_section)
+            snprintf(line, sizeof(line), "\n;[%s", d->ini_section);
+        else
+            strcat(line, d->dflt ? " = " : " =   ; default: ");
+        if (!strstr(ini, line))
+            fail_msg("deploy/systemd/worker.ini lacks %s (run "
+                     "build/tests/unit/test_settings --write-docs)",
+                     line + 1);
+    }
+    if (strcmp(ini, want) != 0)
+        fail_msg("deploy/systemd/worker.ini differs from the settings table: "
+                 "run build/tests/unit/test_settings --write-docs");
+    free(ini);
+    free(want);
+}
+
+/* Every line of the example is a comment: loading it changes nothing. */
+static void test_example_ini_loads_as_the_defaults(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p = {0};
+    settings_init(&s);
+    assert_int_equal(settings_load_ini(&s, INI_EXAMPLE, &p), 0);
+    assert_int_equal(settings_finish(&s, &p), 0);
+    assert_int_equal(p.n, 0);
+    for (size_t i = 0; i < settings_table_len; i++)
+        assert_string_equal(s.values[i].source, "default");
+    settings_free(&s);
+}
+
+static int write_ini_example(void)
+{
+    char *want = ini_example();
+    FILE *f = fopen(INI_EXAMPLE, "w");
+    if (!f)
+        return 1;
+    fputs(want, f);
+    fclose(f);
+    free(want);
+    return 0;
+}
+
 static int write_docs(void)
 {
+    if (write_ini_example() != 0) {
+        fprintf(stderr, "%s: cannot write\n", INI_EXAMPLE);
+        return 1;
+    }
     char *doc = read_all(DOCS), *want = markdown();
     char *b = doc ? strstr(doc, BEGIN_MARK) : NULL;
     char *e = b ? strstr(b, END_MARK) : NULL;
@@ -633,8 +778,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_env_and_ini_sample),
         cmocka_unit_test(test_handler_settings),
         cmocka_unit_test(test_plugin_exec_and_runner_settings),
+        cmocka_unit_test(test_ini_with_a_nul_byte_is_refused),
+        cmocka_unit_test(test_handler_settings_are_bounded),
+        cmocka_unit_test(test_handler_secrets_are_masked),
         cmocka_unit_test(test_table_is_consistent),
         cmocka_unit_test(test_docs_list_every_setting),
+        cmocka_unit_test(test_example_ini_lists_every_setting),
+        cmocka_unit_test(test_example_ini_loads_as_the_defaults),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }
