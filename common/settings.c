@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "guard.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -43,6 +44,8 @@ static void check_prefix(struct settings *s, struct problems *p);
 static void check_worker_id(struct settings *s, struct problems *p);
 static void check_file_root(struct settings *s, struct problems *p);
 static void check_admin_token(struct settings *s, struct problems *p);
+static void check_http_allow(struct settings *s, struct problems *p);
+static void check_http_ca_file(struct settings *s, struct problems *p);
 static void check_execs(struct settings *s, struct problems *p);
 static void check_runners(struct settings *s, struct problems *p);
 static void default_cpu_threads(char *buf, size_t len);
@@ -301,6 +304,34 @@ const struct setting_def settings_table[] = {
      .metavar = "BYTES",
      .help = "largest file file.read returns and file.write writes; more is "
              "a permanent error"},
+    {.name = "http-allow",
+     .type = SETTING_STRING,
+     .dflt_doc = "unset",
+     FIELD(http_allow),
+     .metavar = "LIST",
+     .check = check_http_allow,
+     .help = "hosts (*.example.com for every name below it) and CIDRs the "
+             "http.* and webhook.post handlers may connect to, separated by "
+             "commas, checked on the address connected and on every redirect "
+             "hop; unset: any but link-local and metadata addresses "
+             "(169.254.0.0/16, fe80::/10), which only a CIDR here allows"},
+    {.name = "http-max-body-bytes",
+     .type = SETTING_UINT,
+     .dflt = "8388608",
+     FIELD(http_max_body_bytes),
+     .min = 1,
+     .max = 1073741824,
+     .metavar = "N",
+     .help = "largest response body an http.* handler reads; a larger one "
+             "fails the request permanently"},
+    {.name = "http-ca-file",
+     .type = SETTING_STRING,
+     .dflt_doc = "unset",
+     FIELD(http_ca_file),
+     .metavar = "FILE",
+     .check = check_http_ca_file,
+     .help = "a PEM file of CA certificates the HTTP client trusts besides "
+             "the system's (/etc/ssl/certs)"},
     {.name = "plugin",
      .type = SETTING_STRING,
      .dflt_doc = "none",
@@ -1010,6 +1041,20 @@ static void check_admin_token(struct settings *s, struct problems *p)
 {
     if (s->admin_token && strlen(s->admin_token) < 16)
         problems_add(p, "admin-token: must be at least 16 characters");
+}
+
+static void check_http_allow(struct settings *s, struct problems *p)
+{
+    struct guard g;
+    char err[200];
+    if (guard_parse(&g, s->http_allow, err, sizeof(err)) != 0)
+        problems_add(p, "%s", err);
+}
+
+static void check_http_ca_file(struct settings *s, struct problems *p)
+{
+    if (s->http_ca_file && access(s->http_ca_file, R_OK) != 0)
+        problems_add(p, "http-ca-file: cannot read %s", s->http_ca_file);
 }
 
 /* TYPE[,TYPE...]=COMMAND ARGS...: the shape only; the worker resolves

@@ -78,6 +78,9 @@ struct settings {
     uint64_t file_max_bytes;
     struct handler_setting *handler_settings; /* owned */
     size_t nhandler_settings;
+    /* The HTTP client of the http.* and webhook.post handlers. */
+    const char *http_allow, *http_ca_file;
+    uint64_t http_max_body_bytes;
     /* Handlers the operator adds (worker/plugins.c, exec.c, runner.c):
      * every value given, in order; NULL when unset. */
     const struct setting_value *plugins, *execs, *runners;

@@ -4,9 +4,10 @@
 jobq_install_deps() {
     local pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
         libhiredis-dev libevent-dev libmsgpack-dev libsodium-dev libinih-dev
-        libjansson-dev libcmocka-dev libsystemd-dev redis-server redis-tools valgrind
-        python3 python3-redis python3-msgpack python3-pytest python3-yaml faketime
-        systemd nodejs)  # nodejs: the Node runner library's tests
+        libjansson-dev libcurl4-openssl-dev libcmocka-dev libsystemd-dev redis-server
+        redis-tools valgrind python3 python3-redis python3-msgpack python3-pytest
+        python3-yaml faketime systemd openssl
+        nodejs)  # nodejs: the Node runner library's tests
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -16,6 +16,7 @@
 #include "filepool.h"
 #include "finish.h"
 #include "http.h"
+#include "httpc.h"
 #include "jobctx.h"
 #include "log.h"
 #include "net.h"
@@ -36,6 +37,7 @@ struct daemon {
     struct http *http;
     struct net *net;
     struct notify *notify;   /* NULL unless run by a notify supervisor */
+    struct httpc *httpc;     /* the client of the http.* handlers */
     struct procs *procs;     /* exec and runner children */
     struct exec *exec;       /* exec handlers */
     struct runners *runners; /* runner handlers */
@@ -340,6 +342,7 @@ static int teardown(struct daemon *d)
         return code;
     filepool_free(w->files); /* before plugins go: it calls their done */
     plugins_unload_all(&w->reg);
+    httpc_free(d->httpc);
     net_free(d->net);
     finish_free(w->finish);
     jobs_free(w->jobs);
@@ -384,6 +387,17 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     registry_set_loop(&w->reg, w->base, net_dns(d->net));
+    struct httpc_config hc = {.allow = s->http_allow,
+                              .ca_file = s->http_ca_file,
+                              .max_body_bytes = s->http_max_body_bytes,
+                              .max_idle = s->io_concurrency};
+    d->httpc = httpc_new(w->base, &hc, err, sizeof(err));
+    if (!d->httpc) {
+        log_error("HTTP client: %s", err);
+        d->exit_code = 1;
+        return teardown(d);
+    }
+    registry_set_http(&w->reg, d->httpc);
     if (add_user_handlers(d) != 0) {
         d->exit_code = 2;
         return teardown(d);

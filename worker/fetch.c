@@ -129,10 +129,10 @@ struct take {
     struct fetch *f;
     int order[SETTINGS_MAX_QUEUES];
     int n, pos;
-    bool pick;     /* the call out is a PICK */
-    unsigned want; /* frames it asked for */
-    bool full;     /* a TAKE brought all it asked for: the round is over */
-    bool picked;   /* a PICK came back: the rest of the round only picks */
+    bool pick;        /* the call out is a PICK */
+    unsigned want;    /* frames it asked for */
+    bool full;        /* a TAKE brought all it asked for: the round is over */
+    bool picked;      /* a PICK came back: the rest of the round only picks */
     unsigned io_left; /* the io room the round began with, not yet asked for */
     bool filling;
     unsigned got;

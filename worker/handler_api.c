@@ -11,8 +11,11 @@
 #include "clock.h"
 #include "dispatch.h"
 #include "filepool.h"
+#include "httpc.h"
 #include "jobctx.h"
+#include "jsonmp.h"
 #include "redis.h"
+#include "utf8.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -264,4 +267,39 @@ size_t jobq_utf8_chars(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         c += ((unsigned char)s[i] & 0xc0) != 0x80;
     return c;
+}
+
+/* The client is the one the daemon wired into the registry
+ * (registry_set_http); none there means the service is not offered. */
+int jobq_http_start(jobq_ctx *ctx, const jobq_http_request *req,
+                    jobq_http_done_fn cb, void *arg, jobq_http **out, char *err,
+                    size_t errlen)
+{
+    return httpc_start(ctx->w ? ctx->w->reg.http : NULL, req, cb, arg, out, err,
+                       errlen);
+}
+
+void jobq_http_cancel(jobq_http *req)
+{
+    httpc_cancel(req);
+}
+
+int jobq_json_encode(const msgpack_object *o, char **out, size_t *len)
+{
+    json_t *j = jsonmp_from_object(o);
+    if (!j)
+        return JOBQ_ENOMEM;
+    /* json_dumps refuses a string that is not UTF-8. */
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!s)
+        return JOBQ_EINVAL;
+    *out = s;
+    *len = strlen(s);
+    return JOBQ_OK;
+}
+
+int jobq_utf8_valid(const char *s, size_t len)
+{
+    return utf8_valid(s, len);
 }

@@ -89,6 +89,11 @@ void registry_set_loop(struct jobq_registry *reg, struct event_base *base,
     reg->dns = dns;
 }
 
+void registry_set_http(struct jobq_registry *reg, struct httpc *http)
+{
+    reg->http = http;
+}
+
 const jobq_handler *registry_find(const struct jobq_registry *reg,
                                   const char *type, size_t len)
 {

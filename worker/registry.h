@@ -18,6 +18,7 @@ typedef const char *(*registry_lookup_fn)(void *arg, const char *type,
                                           const char *key);
 
 struct plugin; /* plugins.c */
+struct httpc;  /* httpc.c */
 struct event_base;
 struct evdns_base;
 
@@ -33,6 +34,7 @@ struct jobq_registry {
     struct event_base *base; /* borrowed: the loop, for plugins at init */
     struct evdns_base *dns;  /* borrowed from net.c; NULL: none */
     struct plugin *plugins;  /* plugins.c: loaded objects, newest first */
+    struct httpc *http;      /* borrowed: jobq_http_start's client; NULL */
 };
 
 /* registry_clear, then the built-ins. Returns JOBQ_OK, or the code of the
@@ -53,6 +55,9 @@ void registry_set_settings_lookup(struct jobq_registry *reg,
 /* What jobq_loop() and jobq_dns() return to io handlers. */
 void registry_set_loop(struct jobq_registry *reg, struct event_base *base,
                        struct evdns_base *dns);
+
+/* What jobq_http_start() uses; NULL: the service is not offered. */
+void registry_set_http(struct jobq_registry *reg, struct httpc *http);
 
 const jobq_handler *registry_find(const struct jobq_registry *reg,
                                   const char *type, size_t len);

@@ -219,6 +219,88 @@ JOBQ_EXPORT int jobq_pack_canonical(msgpack_sbuffer *sb,
 /* Characters (UTF-8 code points) in s, as a user would count them. */
 JOBQ_EXPORT size_t jobq_utf8_chars(const char *s, size_t len);
 
+/* --- the HTTP client, io handlers only, loop thread only ---
+ *
+ * The worker's one HTTP client (libcurl on the worker's loop): HTTPS with
+ * the system's CA bundle plus the operator's http-ca-file, HTTP/2 where
+ * the server offers it, connections kept alive and reused across jobs,
+ * names resolved without blocking the loop. Every connection, including
+ * each redirect hop, passes the operator's outbound guard (http-allow).
+ * A response body larger than http-max-body-bytes fails the request. */
+#define JOBQ_HTTP_MAX_REDIRECTS 5
+
+typedef struct jobq_http jobq_http; /* one request in flight */
+
+/* A header: borrowed slices, not NUL-ended. */
+typedef struct jobq_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} jobq_http_header;
+
+typedef struct jobq_http_request {
+    const char *method; /* NUL-ended token; NULL: GET, or POST with a body */
+    const char *url;    /* http:// or https://, url_len bytes */
+    size_t url_len;
+    const jobq_http_header *headers; /* nheaders of them; may be NULL */
+    size_t nheaders;
+    const char *body; /* body_len bytes, or NULL: none */
+    size_t body_len;
+    uint64_t timeout_ms; /* the whole request; 0: only the job's limit */
+    /* Redirects followed, each hop guarded; 0: a 3xx is the answer. At
+     * most JOBQ_HTTP_MAX_REDIRECTS; one more hop fails permanently. */
+    unsigned max_redirects;
+} jobq_http_request;
+
+/* What came back. Everything it points to lives until the callback
+ * returns; copy what you keep. */
+typedef struct jobq_http_response {
+    /* 0: a response arrived (status set, whatever it is). Else the request
+     * failed before a whole response, with kind and error saying how:
+     * PERMANENT for a refusal by the guard, a body over the limit, too many
+     * redirects or a malformed request; RETRYABLE for connect errors,
+     * timeouts and other transport failures. */
+    int failed;
+    jobq_failure kind;
+    const char *error; /* NUL-ended, when failed */
+    long status;       /* HTTP status of the last response */
+    /* The last response's headers: names lower-cased, a repeated name's
+     * values joined with ", ", in arrival order. */
+    const jobq_http_header *headers;
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+} jobq_http_response;
+
+/* Called once per request that was not cancelled, on the loop thread,
+ * never from inside jobq_http_start. The handle is gone once it returns:
+ * do not cancel it. */
+typedef void (*jobq_http_done_fn)(jobq_http *req, const jobq_http_response *res,
+                                  void *arg);
+
+/* Starts a request for ctx's job; everything in req is copied. Returns
+ * JOBQ_OK with the handle in *out (may be NULL), or JOBQ_EINVAL (a bad
+ * URL scheme, method, header or redirect count), JOBQ_EUNAVAIL (no HTTP
+ * client in this worker) or JOBQ_ENOMEM, with the reason in err. */
+JOBQ_EXPORT int jobq_http_start(jobq_ctx *ctx, const jobq_http_request *req,
+                                jobq_http_done_fn cb, void *arg,
+                                jobq_http **out, char *err, size_t errlen);
+/* Stops a request: its connection is closed, its memory freed, and its
+ * callback never runs. Call it from the handler's cancel. */
+JOBQ_EXPORT void jobq_http_cancel(jobq_http *req);
+
+/* --- helpers, any thread (continued) --- */
+/* The JSON text of o (compact; bin values as base64 strings, non-string
+ * map keys as their JSON text), malloc'ed and NUL-ended in *out, its
+ * length in *len; the caller frees it with free(). Returns JOBQ_OK,
+ * JOBQ_EINVAL when o has no JSON form (a str that is not UTF-8), or
+ * JOBQ_ENOMEM. */
+JOBQ_EXPORT int jobq_json_encode(const msgpack_object *o, char **out,
+                                 size_t *len);
+/* Whether s is valid UTF-8 (RFC 3629): what may be packed as a str. */
+JOBQ_EXPORT int jobq_utf8_valid(const char *s, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

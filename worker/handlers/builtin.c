@@ -4,7 +4,7 @@
 
 const jobq_plugin_init_fn builtin_families[] = {
     builtin_users_init, builtin_data_init,   builtin_timer_init,
-    builtin_file_init,  builtin_notify_init,
+    builtin_file_init,  builtin_notify_init, builtin_http_init,
 };
 const size_t builtin_families_n =
     sizeof(builtin_families) / sizeof(builtin_families[0]);

@@ -11,6 +11,7 @@ int builtin_data_init(jobq_registry *reg, int api_version);
 int builtin_timer_init(jobq_registry *reg, int api_version);
 int builtin_file_init(jobq_registry *reg, int api_version);
 int builtin_notify_init(jobq_registry *reg, int api_version);
+int builtin_http_init(jobq_registry *reg, int api_version);
 
 /* Every family, in registration order. */
 extern const jobq_plugin_init_fn builtin_families[];

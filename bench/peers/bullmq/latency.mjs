@@ -16,8 +16,10 @@ for (let i = 0; i < n; i++) { const t = process.hrtime.bigint(); await client.pi
 const lat = [];
 for (let i = 0; i < n; i++) {
   const t = process.hrtime.bigint();
-  const job = await q.add("t", { id: i, username: "User_1", email: "User1@Example.COM",
-                                  full_name: "User One", created_at: 1700000000000 });
+  const job = process.env.HTTP_URL
+    ? await q.add("http", { url: process.env.HTTP_URL })
+    : await q.add("t", { id: i, username: "User_1", email: "User1@Example.COM",
+                         full_name: "User One", created_at: 1700000000000 });
   await job.waitUntilFinished(ev);
   lat.push(us(t));
 }
