@@ -46,6 +46,8 @@ static void check_file_root(struct settings *s, struct problems *p);
 static void check_admin_token(struct settings *s, struct problems *p);
 static void check_http_allow(struct settings *s, struct problems *p);
 static void check_http_ca_file(struct settings *s, struct problems *p);
+static void check_execs(struct settings *s, struct problems *p);
+static void check_runners(struct settings *s, struct problems *p);
 static void default_cpu_threads(char *buf, size_t len);
 static void default_worker_id(char *buf, size_t len);
 
@@ -343,12 +345,63 @@ const struct setting_def settings_table[] = {
              "(handler type or module) and counted in jobq_loop_lag_seconds"},
     {.name = "plugin",
      .type = SETTING_STRING,
-     .dflt_doc = "unset",
+     .dflt_doc = "none",
      FIELD(plugins),
      .flags = SETTING_REPEATABLE,
-     .metavar = "FILE",
+     .metavar = "PATH",
      .help = "a handler plugin (shared object) to load at start "
-             "(repeatable); one that fails to load stops the start (exit 2)"},
+             "(repeatable); one that fails to load or serves a type already "
+             "served stops the start with exit 2"},
+    {.name = "exec",
+     .type = SETTING_STRING,
+     .dflt_doc = "none",
+     FIELD(execs),
+     .flags = SETTING_REPEATABLE,
+     .metavar = "TYPE=COMMAND ARGS...",
+     .ini_section = "exec",
+     .check = check_execs,
+     .help = "serve job type TYPE by running COMMAND (no shell; arguments "
+             "split at spaces) once per job: args as JSON on stdin, result as "
+             "JSON on stdout, exit 65 a permanent failure, other non-zero "
+             "retryable, stderr's tail the error, killed at the time limit "
+             "(repeatable; in the INI file, TYPE = COMMAND lines in a section "
+             "[exec])"},
+    {.name = "exec-concurrency",
+     .type = SETTING_UINT,
+     .dflt = "64",
+     FIELD(exec_concurrency),
+     .min = 1,
+     .max = 4096,
+     .metavar = "N",
+     .help = "exec processes running at once; more jobs wait their turn"},
+    {.name = "runner",
+     .type = SETTING_STRING,
+     .dflt_doc = "none",
+     FIELD(runners),
+     .flags = SETTING_REPEATABLE,
+     .metavar = "TYPE[,TYPE...]=COMMAND ARGS...",
+     .ini_section = "runner",
+     .check = check_runners,
+     .help = "serve these job types by long-lived COMMAND processes speaking "
+             "line-delimited JSON on stdin/stdout, many jobs in flight each "
+             "(repeatable; in the INI file, TYPE,TYPE = COMMAND lines in a "
+             "section [runner])"},
+    {.name = "runner-processes",
+     .type = SETTING_UINT,
+     .dflt = "1",
+     FIELD(runner_processes),
+     .min = 1,
+     .max = 256,
+     .metavar = "N",
+     .help = "processes per runner; jobs are spread round-robin"},
+    {.name = "runner-concurrency",
+     .type = SETTING_UINT,
+     .dflt = "16",
+     FIELD(runner_concurrency),
+     .min = 1,
+     .max = 65536,
+     .metavar = "N",
+     .help = "jobs in flight per runner process"},
 };
 
 const size_t settings_table_len =
@@ -1015,6 +1068,35 @@ static void check_http_ca_file(struct settings *s, struct problems *p)
         problems_add(p, "http-ca-file: cannot read %s", s->http_ca_file);
 }
 
+/* TYPE[,TYPE...]=COMMAND ARGS...: the shape only; the worker resolves
+ * the command when it starts. */
+static void check_commands(const struct setting_value *sv, const char *name,
+                           bool many_types, struct problems *p)
+{
+    for (size_t i = 0; sv && i < sv->n; i++) {
+        const char *v = sv->v[i], *eq = strchr(v, '=');
+        const char *cmd = eq ? eq + strspn(eq + 1, " \t") + 1 : NULL;
+        size_t tlen = eq ? (size_t)(eq - v) : 0;
+        if (!eq || tlen == 0 || !*cmd)
+            problems_add(p, "%s: %s: must be %s=COMMAND ARGS... (from %s)",
+                         name, v, many_types ? "TYPE[,TYPE...]" : "TYPE",
+                         sv->sources[i]);
+        else if (!many_types && memchr(v, ',', tlen))
+            problems_add(p, "%s: %s: one TYPE per exec (from %s)", name, v,
+                         sv->sources[i]);
+    }
+}
+
+static void check_execs(struct settings *s, struct problems *p)
+{
+    check_commands(s->execs, "exec", false, p);
+}
+
+static void check_runners(struct settings *s, struct problems *p)
+{
+    check_commands(s->runners, "runner", true, p);
+}
+
 static void default_cpu_threads(char *buf, size_t len)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1202,6 +1284,21 @@ void settings_print(const struct settings *s, FILE *out)
                         o->source);
         }
     }
+    /* Sections of whole values ([exec], [runner]): TYPE = COMMAND. */
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting_def *d = &settings_table[i];
+        const struct setting_value *sv = &s->values[i];
+        size_t n = d->ini_section ? strlen(d->ini_section) : 0;
+        if (!n || d->ini_section[n - 1] == '.' || sv->n == 0)
+            continue;
+        fprintf(out, "\n[%s]\n", d->ini_section);
+        for (size_t k = 0; k < sv->n; k++) {
+            const char *eq = strchr(sv->v[k], '=');
+            if (eq)
+                fprintf(out, "%.*s = %s ; %s\n", (int)(eq - sv->v[k]), sv->v[k],
+                        eq + 1, sv->sources[k]);
+        }
+    }
 }
 
 /* The default as --help and the docs show it. */
@@ -1365,8 +1462,14 @@ static void ini_example_row(FILE *out, const struct setting_def *d)
     wrap_prefixed(out, text, "; ");
     if (d->ini_section) {
         bool per_type = d->ini_section[strlen(d->ini_section) - 1] == '.';
-        fprintf(out, ";[%s%s]\n;KEY = VALUE\n", d->ini_section,
-                per_type ? "TYPE" : "");
+        /* [exec] and [runner] hold whole values: TYPE = COMMAND ... */
+        const char *eq = per_type ? NULL : strchr(d->metavar, '=');
+        if (eq)
+            fprintf(out, ";[%s]\n;%.*s = %s\n", d->ini_section,
+                    (int)(eq - d->metavar), d->metavar, eq + 1);
+        else
+            fprintf(out, ";[%s%s]\n;KEY = VALUE\n", d->ini_section,
+                    per_type ? "TYPE" : "");
     } else if (d->dflt) {
         fprintf(out, ";%s = %s\n", key, d->dflt);
     } else {

@@ -82,7 +82,10 @@ struct settings {
     const char *http_allow, *http_ca_file;
     uint64_t http_max_body_bytes;
     uint64_t loop_lag_warn_ms;
-    const struct setting_value *plugins; /* NULL: none */
+    /* Handlers the operator adds (worker/plugins.c, exec.c, runner.c):
+     * every value given, in order; NULL when unset. */
+    const struct setting_value *plugins, *execs, *runners;
+    unsigned exec_concurrency, runner_processes, runner_concurrency;
 };
 
 /* The table. */

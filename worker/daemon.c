@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "dispatch.h"
+#include "exec.h"
 #include "fetch.h"
 #include "filepool.h"
 #include "finish.h"
@@ -22,7 +23,9 @@
 #include "net.h"
 #include "notify.h"
 #include "plugins.h"
+#include "proc.h"
 #include "redis.h"
+#include "runner.h"
 #include "sampler.h"
 #include "stats.h"
 #include "upkeep.h"
@@ -36,8 +39,11 @@ struct daemon {
     struct sign_keys keys;
     struct http *http;
     struct net *net;
-    struct notify *notify; /* NULL unless run by a notify supervisor */
-    struct httpc *httpc;   /* the client of the http.* handlers */
+    struct notify *notify;   /* NULL unless run by a notify supervisor */
+    struct httpc *httpc;     /* the client of the http.* handlers */
+    struct procs *procs;     /* exec and runner children */
+    struct exec *exec;       /* exec handlers */
+    struct runners *runners; /* runner handlers */
     bool grace_over, exiting;
     unsigned exit_left;
     int exit_code;
@@ -284,18 +290,38 @@ static int register_handlers(struct worker *w)
         log_error("built-in handlers: %s (%s)", jobq_strerror(rc), w->reg.err);
         return rc;
     }
-    /* The plugin setting, in the order given. */
-    const struct setting_value *pl = w->s->plugins;
-    for (size_t i = 0; pl && i < pl->n; i++) {
-        char err[512];
-        rc = plugins_load(&w->reg, pl->v[i], err, sizeof(err));
-        if (rc != JOBQ_OK) {
-            log_error("%s", err);
-            return rc;
-        }
-        log_info("loaded plugin %s", pl->v[i]);
-    }
     return JOBQ_OK;
+}
+
+/* Handlers the operator adds, after the built-ins: plugins, exec
+ * commands, runners. Any that cannot be had (a plugin that does not load,
+ * a command not found, a type already served) stops the start: a worker
+ * must not run without handlers its operator asked for. */
+static int add_user_handlers(struct daemon *d)
+{
+    struct worker *w = &d->w;
+    const struct settings *s = w->s;
+    char err[512];
+    for (size_t i = 0; s->plugins && i < s->plugins->n; i++) {
+        if (plugins_load(&w->reg, s->plugins->v[i], err, sizeof(err)) !=
+            JOBQ_OK) {
+            log_error("%s", err);
+            return -1;
+        }
+        log_info("plugin %s loaded", s->plugins->v[i]);
+    }
+    d->procs = procs_new(w->base);
+    d->exec = exec_new(d->procs, s, &w->reg, err, sizeof(err));
+    if (!d->exec) {
+        log_error("%s", err);
+        return -1;
+    }
+    d->runners = runners_new(d->procs, s, &w->reg, err, sizeof(err));
+    if (!d->runners) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
 }
 
 /* The one way down: Redis first (freeing it runs every pending callback
@@ -312,6 +338,11 @@ static int teardown(struct daemon *d)
     notify_free(d->notify);
     upkeep_free(w->upkeep);
     fetch_free(w->fetch);
+    /* Children first: none outlives the worker, even when a CPU handler
+     * keeps the rest from being freed. */
+    runners_free(d->runners);
+    exec_free(d->exec);
+    procs_free(d->procs);
     if (!dispatch_free(w->dispatch))
         return code;
     filepool_free(w->files); /* before plugins go: it calls their done */
@@ -360,8 +391,7 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     if (register_handlers(w) != JOBQ_OK) {
-        /* A plugin that does not load is a bad setting (worker.md). */
-        d->exit_code = s->plugins && s->plugins->n ? 2 : 1;
+        d->exit_code = 1;
         return teardown(d);
     }
     registry_set_loop(&w->reg, w->base, net_dns(d->net));
@@ -376,6 +406,10 @@ int daemon_run(const struct settings *s, const struct sign_keys *keys)
         return teardown(d);
     }
     registry_set_http(&w->reg, d->httpc);
+    if (add_user_handlers(d) != 0) {
+        d->exit_code = 2;
+        return teardown(d);
+    }
     int cores[SETTINGS_MAX_CPUS];
     int ncores = allowed_cores(s, cores);
     w->dispatch = dispatch_new(w, cores, ncores, err, sizeof(err));

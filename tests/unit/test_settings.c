@@ -532,6 +532,59 @@ static void test_handler_secrets_are_masked(void **state)
     settings_free(&s);
 }
 
+static void test_plugin_exec_and_runner_settings(void **state)
+{
+    (void)state;
+    struct settings s;
+    struct problems p;
+    write_ini("plugin = /opt/a.so\n[exec]\nreport.render = /usr/bin/env "
+              "python3 r.py\n[runner]\nimg.resize, img.crop = node "
+              "img.js\n");
+    char *argv[] = {
+        "w",         "-c",     ini_path,        "--plugin",
+        "/opt/b.so", "--exec", "t.x=/bin/true", "--runner-processes",
+        "3",         NULL};
+    assert_int_equal(load(&s, &p, ARGC(argv), argv, NULL), 0);
+    assert_int_equal(s.plugins->n, 2); /* repeatable: file and flag */
+    assert_string_equal(s.plugins->v[1], "/opt/b.so");
+    assert_int_equal(s.execs->n, 2);
+    assert_string_equal(s.execs->v[0],
+                        "report.render=/usr/bin/env python3 r.py");
+    assert_string_equal(s.execs->v[1], "t.x=/bin/true");
+    assert_int_equal(s.runners->n, 1);
+    assert_string_equal(s.runners->v[0], "img.resize, img.crop=node img.js");
+    assert_int_equal(s.exec_concurrency, 64);
+    assert_int_equal(s.runner_processes, 3);
+    assert_int_equal(s.runner_concurrency, 16);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    settings_print(&s, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "[exec]\nreport.render = /usr/bin/env "
+                                "python3 r.py ; file\nt.x = /bin/true ; "
+                                "flag\n"));
+    /* What --check-config prints reads back as the same settings. */
+    write_ini(buf);
+    free(buf);
+    settings_free(&s);
+    char *again[] = {"w", "-c", ini_path, NULL};
+    assert_int_equal(load(&s, &p, ARGC(again), again, NULL), 0);
+    assert_int_equal(s.execs->n, 2);
+    assert_string_equal(s.execs->v[1], "t.x=/bin/true");
+    assert_string_equal(s.runners->v[0], "img.resize, img.crop=node img.js");
+    assert_int_equal(s.plugins->n, 2);
+    settings_free(&s);
+    unlink(ini_path);
+    char *bad[] = {"w",      "--exec",   "nocommand", "--exec",
+                   "a,b=ls", "--runner", "=ls",       NULL};
+    assert_int_equal(load(&s, &p, ARGC(bad), bad, NULL), -1);
+    assert_true(has_problem(&p, "exec: nocommand: must be TYPE=COMMAND"));
+    assert_true(has_problem(&p, "exec: a,b=ls: one TYPE per exec"));
+    assert_true(has_problem(&p, "runner: =ls: must be TYPE[,TYPE...]=COMMAND"));
+    settings_free(&s);
+}
+
 static void test_table_is_consistent(void **state)
 {
     (void)state;
@@ -724,6 +777,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flag_span),
         cmocka_unit_test(test_env_and_ini_sample),
         cmocka_unit_test(test_handler_settings),
+        cmocka_unit_test(test_plugin_exec_and_runner_settings),
         cmocka_unit_test(test_ini_with_a_nul_byte_is_refused),
         cmocka_unit_test(test_handler_settings_are_bounded),
         cmocka_unit_test(test_handler_secrets_are_masked),

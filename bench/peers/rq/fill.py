@@ -3,7 +3,7 @@ import sys
 from redis import Redis
 from rq import Queue
 
-from jobs import hash_password, sleep, transform
+from jobs import hash_password, sleep, sum_squares, transform
 
 q = Queue("bench", connection=Redis(port=int(sys.argv[1])))
 workload, n = sys.argv[2], int(sys.argv[3])
@@ -12,6 +12,8 @@ workload, n = sys.argv[2], int(sys.argv[3])
 def job(k):
     if workload == "sleep":
         return Queue.prepare_data(sleep, (1000,))
+    if workload == "sum_squares":
+        return Queue.prepare_data(sum_squares, ({"n": 10},))
     if workload == "hash":
         return Queue.prepare_data(hash_password, (f"Secret{k}x",))
     return Queue.prepare_data(transform, ({"id": k, "username": "User_1",
