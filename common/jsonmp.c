@@ -1,6 +1,7 @@
 /* JSON <-> msgpack (see jsonmp.h). */
 #include "jsonmp.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,27 @@ static json_t *base64(const char *p, size_t n)
     return j;
 }
 
-json_t *jsonmp_from_object(const msgpack_object *o)
+static json_t *convert(const msgpack_object *o, bool strict);
+
+/* A map key as JSON text: strings as they are, anything else as the JSON
+ * form of its value (1 -> "1", bin -> its base64), never quoted twice. */
+static char *key_name(const msgpack_object *k, bool strict)
+{
+    if (k->type == MSGPACK_OBJECT_STR)
+        return xstrndup(k->via.str.ptr, k->via.str.size);
+    json_t *kj = convert(k, strict);
+    if (!kj)
+        return NULL;
+    char *name = json_is_string(kj)
+                     ? xstrdup(json_string_value(kj))
+                     : json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(kj);
+    return name;
+}
+
+/* strict: NULL for a value JSON has no form for (NaN, an infinity);
+ * otherwise those become null, so a record is still shown whole. */
+static json_t *convert(const msgpack_object *o, bool strict)
 {
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
@@ -86,6 +107,8 @@ json_t *jsonmp_from_object(const msgpack_object *o)
         return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
+        if (!isfinite(o->via.f64))
+            return strict ? NULL : json_null();
         return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR:
         return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
@@ -93,31 +116,44 @@ json_t *jsonmp_from_object(const msgpack_object *o)
         return base64(o->via.bin.ptr, o->via.bin.size);
     case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
-        for (uint32_t i = 0; i < o->via.array.size; i++)
-            json_array_append_new(a, jsonmp_from_object(&o->via.array.ptr[i]));
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            json_t *e = convert(&o->via.array.ptr[i], strict);
+            if (!e) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, e);
+        }
         return a;
     }
     case MSGPACK_OBJECT_MAP: {
         json_t *m = json_object();
         for (uint32_t i = 0; i < o->via.map.size; i++) {
-            const msgpack_object *k = &o->via.map.ptr[i].key;
-            char *name;
-            if (k->type == MSGPACK_OBJECT_STR)
-                name = xstrndup(k->via.str.ptr, k->via.str.size);
-            else {
-                json_t *kj = jsonmp_from_object(k);
-                name = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
-                json_decref(kj);
+            char *name = key_name(&o->via.map.ptr[i].key, strict);
+            json_t *v = name ? convert(&o->via.map.ptr[i].val, strict) : NULL;
+            if (!v) {
+                free(name);
+                json_decref(m);
+                return NULL;
             }
-            json_object_set_new(m, name,
-                                jsonmp_from_object(&o->via.map.ptr[i].val));
+            json_object_set_new(m, name, v);
             free(name);
         }
         return m;
     }
     default:
-        return json_null();
+        return strict ? NULL : json_null();
     }
+}
+
+json_t *jsonmp_from_object(const msgpack_object *o)
+{
+    return convert(o, false);
+}
+
+json_t *jsonmp_from_object_strict(const msgpack_object *o)
+{
+    return convert(o, true);
 }
 
 json_t *jsonmp_from_bytes(const char *buf, size_t len)

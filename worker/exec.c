@@ -131,13 +131,18 @@ static void on_exit_status(struct proc *p, int status, void *arg)
         size_t lead = 0;
         while (lead < r->outlen && strchr(" \t\r\n", r->out[lead]))
             lead++;
-        json_t *j =
-            lead == r->outlen
-                ? json_null()
-                : json_loadb(r->out, r->outlen,
-                             JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        /* \u0000 is JSON: a string with a NUL is a fine msgpack str. */
+        json_t *j = lead == r->outlen
+                        ? json_null()
+                        : json_loadb(r->out, r->outlen,
+                                     JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
+                                         JSON_ALLOW_NUL,
+                                     &je);
         if (j) {
-            userjson_result(ctx, j);
+            if (userjson_result(ctx, j) != 0)
+                jobq_fail(ctx, JOBQ_PERMANENT,
+                          "result nested deeper than %d levels",
+                          USERJSON_DEPTH_MAX);
             json_decref(j);
         } else {
             jobq_fail(ctx, JOBQ_PERMANENT, "stdout is not JSON: %s", je.text);
@@ -200,6 +205,11 @@ static void exec_start(jobq_ctx *ctx)
 {
     const struct exec_cmd *c = jobq_handler_data(ctx);
     struct exec *ex = c->ex;
+    if (!userjson_args_fit(ctx)) {
+        jobq_fail(ctx, JOBQ_PERMANENT, USERJSON_UNFIT);
+        jobq_done(ctx);
+        return;
+    }
     struct exec_run *r = xcalloc(1, sizeof(*r));
     r->ex = ex;
     r->ctx = ctx;

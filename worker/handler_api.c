@@ -286,9 +286,10 @@ void jobq_http_cancel(jobq_http *req)
 
 int jobq_json_encode(const msgpack_object *o, char **out, size_t *len)
 {
-    json_t *j = jsonmp_from_object(o);
+    /* NaN and infinities have no JSON form: refused, never sent as null. */
+    json_t *j = jsonmp_from_object_strict(o);
     if (!j)
-        return JOBQ_ENOMEM;
+        return JOBQ_EINVAL;
     /* json_dumps refuses a string that is not UTF-8. */
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(j);

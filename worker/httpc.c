@@ -31,6 +31,10 @@
 #define HTTPC_USER_AGENT "jobq/" JOBQ_VERSION
 #define HTTPC_ERR_MAX 256
 #define HTTPC_BODY_MIN_CAP 1024
+/* The most header bytes a response may carry (names and values kept): a
+ * server repeating one header a hundred thousand times is refused, not
+ * joined at the cost of the loop. */
+#define HTTPC_HEADER_BYTES_MAX (64 * 1024)
 
 struct sock {
     struct httpc *c;
@@ -40,7 +44,7 @@ struct sock {
 
 struct rhdr {
     char *name, *value; /* owned, NUL-ended */
-    size_t name_len, value_len;
+    size_t name_len, value_len, value_cap;
 };
 
 struct jobq_http {
@@ -54,7 +58,9 @@ struct jobq_http {
     size_t len, cap;
     struct rhdr *rh;
     size_t nrh;
-    bool too_large, refused;
+    bool too_large, refused, headers_too_large;
+    size_t header_bytes; /* kept of this response's headers */
+    uint64_t max_body;   /* this request's share of the limit */
     char why[HTTPC_ERR_MAX];
     char errbuf[CURL_ERROR_SIZE];
     jobq_http *prev, *next;
@@ -193,6 +199,7 @@ static void headers_clear(jobq_http *t)
         free(t->rh[i].value);
     }
     t->nrh = 0;
+    t->header_bytes = 0;
 }
 
 static void trim(const char **p, size_t *n)
@@ -223,10 +230,19 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     trim(&value, &vl);
     if (!nl)
         return len;
+    t->header_bytes += nl + vl + 2;
+    if (t->header_bytes > HTTPC_HEADER_BYTES_MAX) {
+        t->headers_too_large = true;
+        return 0; /* anything but len: libcurl aborts the transfer */
+    }
     for (size_t i = 0; i < t->nrh; i++) {
         struct rhdr *h = &t->rh[i];
         if (h->name_len == nl && strncasecmp(h->name, name, nl) == 0) {
-            h->value = xrealloc(h->value, h->value_len + 2 + vl + 1);
+            size_t need = h->value_len + 2 + vl + 1;
+            if (need > h->value_cap) {
+                h->value_cap = need * 2;
+                h->value = xrealloc(h->value, h->value_cap);
+            }
             memcpy(h->value + h->value_len, ", ", 2);
             memcpy(h->value + h->value_len + 2, value, vl);
             h->value_len += 2 + vl;
@@ -243,6 +259,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     h->name_len = nl;
     h->value = xstrndup(value, vl);
     h->value_len = vl;
+    h->value_cap = vl + 1;
     return len;
 }
 
@@ -250,7 +267,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg)
 {
     jobq_http *t = arg;
     size_t len = size * n;
-    if (len > t->c->max_body || t->len > t->c->max_body - len) {
+    if (len > t->max_body || t->len > t->max_body - len) {
         t->too_large = true;
         return 0; /* anything but len: libcurl aborts the transfer */
     }
@@ -305,9 +322,27 @@ static void describe(jobq_http *t, CURLcode rc, jobq_http_response *res,
         snprintf(msg, msglen, "%s", t->why);
     } else if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         res->kind = JOBQ_PERMANENT;
+        if (t->max_body < t->c->max_body)
+            snprintf(msg, msglen,
+                     "response body larger than its share (%llu) of "
+                     "http-max-body-bytes (%llu)",
+                     (unsigned long long)t->max_body,
+                     (unsigned long long)t->c->max_body);
+        else
+            snprintf(msg, msglen,
+                     "response body larger than http-max-body-bytes (%llu)",
+                     (unsigned long long)t->c->max_body);
+    } else if (t->headers_too_large) {
+        res->kind = JOBQ_PERMANENT;
+        snprintf(msg, msglen, "response headers larger than %d bytes",
+                 HTTPC_HEADER_BYTES_MAX);
+    } else if (rc == CURLE_OUT_OF_MEMORY) {
+        /* What libcurl says of a header line over its 100 KiB limit; a
+         * real shortage of memory would have aborted the worker first. */
+        res->kind = JOBQ_PERMANENT;
         snprintf(msg, msglen,
-                 "response body larger than http-max-body-bytes (%llu)",
-                 (unsigned long long)t->c->max_body);
+                 "response refused by libcurl (a header line too long): %s",
+                 detail);
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         snprintf(msg, msglen, "timeout: %s", detail);
     } else if (rc == CURLE_TOO_MANY_REDIRECTS) {
@@ -538,6 +573,7 @@ int httpc_start(struct httpc *c, const jobq_http_request *req,
         return JOBQ_ENOMEM;
     }
     t->rh = xcalloc(HTTPC_MAX_HEADERS, sizeof(*t->rh));
+    t->max_body = c->max_body / (req->body_share > 1 ? req->body_share : 1);
     CURL *e = t->easy;
     char *url = xstrndup(req->url, req->url_len);
     curl_easy_setopt(e, CURLOPT_URL, url); /* libcurl copies strings */
@@ -564,7 +600,7 @@ int httpc_start(struct httpc *c, const jobq_http_request *req,
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     /* A declared length over the limit fails before the body comes. */
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
     if (c->ca_file) {
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(e, CURLOPT_CAPATH, HTTPC_SYSTEM_CA_DIR);

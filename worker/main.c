@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -19,6 +20,11 @@ extern char **environ;
 
 int main(int argc, char **argv)
 {
+    /* exec and runner children run as this user: not dumpable, so one
+     * without CAP_SYS_PTRACE cannot read this process's memory,
+     * environment (JOBQ_* secrets) or descriptors (its Redis sockets)
+     * through /proc or pidfd_getfd. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (sodium_init() < 0) {
         fprintf(stderr, "jobq-worker: libsodium failed to start\n");
         return 1;

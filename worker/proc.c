@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,9 +54,15 @@ void proc_cmd_free(struct proc_cmd *cmd)
 static int resolve(struct proc_cmd *cmd, char *err, size_t errlen)
 {
     const char *name = cmd->argv[0];
+    struct stat st;
     if (strchr(name, '/')) {
         if (access(name, X_OK) != 0) {
             snprintf(err, errlen, "%s: %s", name, strerror(errno));
+            return -1;
+        }
+        /* A directory passes access(X_OK) and fails every spawn. */
+        if (stat(name, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s: not a regular file", name);
             return -1;
         }
         return 0;
@@ -65,7 +72,8 @@ static int resolve(struct proc_cmd *cmd, char *err, size_t errlen)
     while (*dir) {
         size_t n = strcspn(dir, ":");
         snprintf(path, sizeof(path), "%.*s/%s", (int)n, dir, name);
-        if (access(path, X_OK) == 0) {
+        if (access(path, X_OK) == 0 && stat(path, &st) == 0 &&
+            S_ISREG(st.st_mode)) {
             free(cmd->argv[0]);
             cmd->argv[0] = xstrdup(path);
             return 0;

@@ -187,7 +187,8 @@ static struct rjob *find(struct rproc *rp, const char *id, size_t len)
 static bool on_line(struct rproc *rp, const char *line, size_t len)
 {
     json_error_t je;
-    json_t *a = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *a =
+        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     json_t *id = a ? json_object_get(a, "id") : NULL;
     if (!a || !json_is_string(id)) {
         go_down(rp, "wrote a line that is not an answer (%s)",
@@ -220,9 +221,11 @@ static bool on_line(struct rproc *rp, const char *line, size_t len)
         }
     } else {
         json_t *res = json_object_get(a, "result");
-        if (res)
-            userjson_result(j->ctx, res);
-        else
+        if (res && userjson_result(j->ctx, res) != 0)
+            jobq_fail(j->ctx, JOBQ_PERMANENT,
+                      "result nested deeper than %d levels",
+                      USERJSON_DEPTH_MAX);
+        else if (!res)
             msgpack_pack_nil(jobq_packer(j->ctx));
     }
     json_decref(a);
@@ -366,6 +369,11 @@ static void pump(struct rdef *def)
 static void runner_start(jobq_ctx *ctx)
 {
     struct rdef *def = jobq_handler_data(ctx);
+    if (!userjson_args_fit(ctx)) {
+        jobq_fail(ctx, JOBQ_PERMANENT, USERJSON_UNFIT);
+        jobq_done(ctx);
+        return;
+    }
     struct rjob *j = xcalloc(1, sizeof(*j));
     j->ctx = ctx;
     j->def = def;

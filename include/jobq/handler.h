@@ -251,6 +251,11 @@ typedef struct jobq_http_request {
     /* Redirects followed, each hop guarded; 0: a 3xx is the answer. At
      * most JOBQ_HTTP_MAX_REDIRECTS; one more hop fails permanently. */
     unsigned max_redirects;
+    /* 0 or 1: the response body may be up to http-max-body-bytes; n > 1:
+     * up to 1/n of it, for n requests made together that share one limit
+     * (http.gather), so a job's responses never hold more than the limit
+     * in all. */
+    unsigned body_share;
 } jobq_http_request;
 
 /* What came back. Everything it points to lives until the callback
@@ -294,7 +299,8 @@ JOBQ_EXPORT void jobq_http_cancel(jobq_http *req);
 /* The JSON text of o (compact; bin values as base64 strings, non-string
  * map keys as their JSON text), malloc'ed and NUL-ended in *out, its
  * length in *len; the caller frees it with free(). Returns JOBQ_OK,
- * JOBQ_EINVAL when o has no JSON form (a str that is not UTF-8), or
+ * JOBQ_EINVAL when o has no JSON form (NaN, an infinity, a str that is
+ * not UTF-8), or
  * JOBQ_ENOMEM. */
 JOBQ_EXPORT int jobq_json_encode(const msgpack_object *o, char **out,
                                  size_t *len);

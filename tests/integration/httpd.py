@@ -95,6 +95,8 @@ class Httpd:
                     return self.answer(200, b"x" * int(arg))
                 if name == "bigstream":  # no length: read until the close
                     return self.answer(200, b"x" * int(arg), length=False)
+                if name == "manyheaders":  # one header, repeated
+                    return self.answer(200, b"h", headers=[("X-A", "v" * 10)] * int(arg))
                 if name == "redirect":
                     k = int(arg)
                     if k == 0:

@@ -205,6 +205,32 @@ def test_webhook_posts_the_payload_as_json(r, workers, srv):
     assert json.loads(body) == {"a": 1, "b": [True, None], "c": "AQ=="}
 
 
+def test_attack_findings_on_bodies_headers_and_payloads(r, workers, srv):
+    """From the attack on #10: a gather of endless bodies held the loop for
+    seconds and 600 MB (each request had the whole body limit); a header
+    repeated 100,000 times was joined by a realloc a line; NaN and
+    infinities were retried as 'out of memory'; a bin map key was JSON-
+    encoded twice."""
+    started(workers, "--http-max-body-bytes", "40000")
+    # Four requests share the 40,000 bytes: 15,000 each is too much.
+    rec = run(r, "g", "http.gather", {"requests": [{"url": srv.url("/big/15000")}] * 4},
+              max_attempts=3)
+    assert rec["status"] == "dead" and rec["attempts"] == 1, rec
+    rec = run(r, "g2", "http.gather", {"requests": [{"url": srv.url("/big/9000")}] * 4})
+    assert rec["status"] == "ok" and all(x["status"] == 200 for x in rec["result"]["responses"])
+    rec = run(r, "h", "http.request", {"url": srv.url("/manyheaders/20000")}, max_attempts=3)
+    assert rec["status"] == "dead" and rec["attempts"] == 1, rec
+    assert rec["error"].startswith("response headers larger than")
+    for id, payload in (("nan", float("nan")), ("inf", {"x": [float("inf")]})):
+        rec = run(r, id, "webhook.post", {"url": srv.url("/hook"), "payload": payload},
+                  max_attempts=3)
+        assert rec["status"] == "dead" and rec["attempts"] == 1, rec
+        assert rec["error"].startswith("payload has no JSON form")
+    rec = run(r, "k", "webhook.post", {"url": srv.url("/hook"), "payload": {b"\xff": 1, 2: "b"}})
+    assert rec["status"] == "ok"
+    assert json.loads(srv.posts[-1][2]) == {"/w==": 1, "2": "b"}
+
+
 def notify_frame(id, url):
     return frame(id, "data.transform", {"id": 7, "username": "Ann", "email": "A@B.io",
                                         "created_at": 1}, reply_to="rep", notify=url)

@@ -145,6 +145,28 @@ def test_exec_outcomes(r, workers):
     assert recs["text"]["error"].startswith("stdout is not JSON")
 
 
+def test_exec_attack_findings(r, workers, tmp_path):
+    """From the attack on #11: args with a str that is not UTF-8 aborted the
+    worker; a result deeper than records are read was stored ok and could
+    not be read back; a JSON string with \u0000 was 'not JSON'."""
+    import msgpack
+    w = workers("--exec", f"t.exec={EXEC_JOB}")
+    bad = msgpack.packb({"id": "utf8", "type": "t.exec", "args": {"s": b"\xff\xfe"},
+                         "reply_to": "rep"}, use_bin_type=False)
+    push(r, "default", msgpack.packb({"v": 1, "job": bad}, use_bin_type=True),
+         frame("deep", "t.exec", {"do": "deep", "n": 40}, reply_to="rep"),
+         frame("nul", "t.exec", {"do": "nul"}, reply_to="rep"))
+    recs = {x["id"]: x for x in collect(r, "rep", 3, 20)}
+    assert w.alive()
+    assert recs["utf8"]["status"] == "dead" and recs["utf8"]["attempts"] == 1
+    assert recs["utf8"]["error"].startswith("args have no JSON form")
+    assert recs["deep"]["status"] == "dead" and "nested deeper than 30" in recs["deep"]["error"]
+    assert recs["nul"]["status"] == "ok" and recs["nul"]["result"] == {"s": "a\x00b"}
+    # A directory passes access(X_OK): refused at start, not at every job.
+    d = workers("--exec", f"t.dir={tmp_path}", expect_rc=(2,))
+    assert exited(d) == 2 and "not a regular file" in d.output()
+
+
 def test_exec_hang_killed_at_the_limit_with_its_group_and_reaped(r, workers):
     d = tempfile.mkdtemp(prefix="jobq-exec-")
     w = workers("--exec", f"t.exec={EXEC_JOB}")

@@ -277,8 +277,9 @@ static void webhook_start(jobq_ctx *ctx)
     if (rc != JOBQ_OK) {
         fail_now(ctx, rc == JOBQ_ENOMEM ? JOBQ_RETRYABLE : JOBQ_PERMANENT,
                  rc == JOBQ_ENOMEM ? jobq_strerror(rc)
-                                   : "payload has no JSON form (a string that "
-                                     "is not UTF-8)");
+                                   : "payload has no JSON form (NaN, an "
+                                     "infinity, or a string that is not "
+                                     "UTF-8)");
         return;
     }
     const char *id = jobq_job_id(ctx);
@@ -435,6 +436,9 @@ static void gather_start(jobq_ctx *ctx)
         struct spec s;
         char err[HTTP_ERR_MAX];
         int rc = spec_read(&s, &rs->via.array.ptr[i], err, sizeof(err));
+        /* The requests share one body limit: a gather of a hundred never
+         * holds a hundred times http-max-body-bytes. */
+        s.req.body_share = n;
         if (rc == 0)
             rc = jobq_http_start(ctx, &s.req, slot_done, sl, &sl->h, err,
                                  sizeof(err));

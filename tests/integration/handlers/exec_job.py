@@ -33,6 +33,10 @@ elif do == "huge":
     time.sleep(3600)  # killed for the size, not at the limit
 elif do == "text":
     print("this is not json")
+elif do == "deep":
+    print("[" * a["n"] + "]" * a["n"])
+elif do == "nul":
+    print(json.dumps({"s": "a\u0000b"}))
 elif do == "slow":
     time.sleep(a["ms"] / 1000)
     print(json.dumps({"slept": a["ms"]}))
