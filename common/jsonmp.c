@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 void jsonmp_pack(msgpack_packer *pk, const json_t *j)
@@ -70,11 +71,35 @@ static json_t *base64(const char *p, size_t n)
 
 static json_t *convert(const msgpack_object *o, bool strict);
 
+/* A str that is not UTF-8 (hostile state in Redis): shown with '?' for
+ * each byte that is not, so one bad field costs only itself (jansson would
+ * refuse the whole document). */
+static json_t *mended(const char *p, size_t n)
+{
+    char *s = xmalloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)p + i, n - i);
+        if (k == 0) {
+            s[o++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(s + o, p + i, k);
+        o += k;
+        i += k;
+    }
+    json_t *j = json_stringn_nocheck(s, o);
+    free(s);
+    return j;
+}
+
 /* A map key as JSON text: strings as they are, anything else as the JSON
  * form of its value (1 -> "1", bin -> its base64), never quoted twice. */
 static char *key_name(const msgpack_object *k, bool strict)
 {
-    if (k->type == MSGPACK_OBJECT_STR)
+    if (k->type == MSGPACK_OBJECT_STR &&
+        utf8_valid(k->via.str.ptr, k->via.str.size))
         return xstrndup(k->via.str.ptr, k->via.str.size);
     json_t *kj = convert(k, strict);
     if (!kj)
@@ -111,6 +136,8 @@ static json_t *convert(const msgpack_object *o, bool strict)
             return strict ? NULL : json_null();
         return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR:
+        if (!utf8_valid(o->via.str.ptr, o->via.str.size))
+            return strict ? NULL : mended(o->via.str.ptr, o->via.str.size);
         return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
     case MSGPACK_OBJECT_BIN:
         return base64(o->via.bin.ptr, o->via.bin.size);

@@ -23,6 +23,7 @@ static const char *const bodies[SCRIPT__COUNT] = {
     [SCRIPT_DEADRETRY] =
         LUA_PRELUDE LUA_MSGPACK LUA_BUMP LUA_MAPGET LUA_DEADRETRY,
     [SCRIPT_PURGE] = LUA_PURGE,
+    [SCRIPT_DEADLIST] = LUA_PRELUDE LUA_DEADLIST,
 };
 static const char *const names[SCRIPT__COUNT] = {
     [SCRIPT_TAKE] = "take",       [SCRIPT_SETASIDE] = "setaside",
@@ -31,7 +32,7 @@ static const char *const names[SCRIPT__COUNT] = {
     [SCRIPT_ORPHANS] = "orphans", [SCRIPT_SWEEP] = "sweep",
     [SCRIPT_PICK] = "pick",       [SCRIPT_PUBLISH] = "publish",
     [SCRIPT_SAMPLE] = "sample",   [SCRIPT_DEADRETRY] = "deadretry",
-    [SCRIPT_PURGE] = "purge",
+    [SCRIPT_PURGE] = "purge",     [SCRIPT_DEADLIST] = "deadlist",
 };
 
 const char *script_body(enum script_id id)

@@ -22,6 +22,7 @@ enum script_id {
     SCRIPT_SAMPLE,    /* the operator's view of one queue */
     SCRIPT_DEADRETRY, /* dead records back to pending */
     SCRIPT_PURGE,     /* one of a queue's keys deleted, counted */
+    SCRIPT_DEADLIST,  /* the newest dead records, oversized ones by length */
     SCRIPT__COUNT
 };
 

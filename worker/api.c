@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dispatch.h"
 #include "jsonmp.h"
@@ -102,7 +103,8 @@ static int authorized(const struct api *a, const char *auth, const char **why)
         *why = "changes are refused: no admin-token is configured";
         return 403;
     }
-    if (!auth || strncmp(auth, bearer, sizeof(bearer) - 1) != 0) {
+    /* The scheme's name is case-insensitive (RFC 7235). */
+    if (!auth || strncasecmp(auth, bearer, sizeof(bearer) - 1) != 0) {
         *why = "this change needs Authorization: Bearer <admin-token>";
         return 401;
     }
@@ -250,6 +252,14 @@ static void on_dead(redisReply *rep, void *priv)
     json_t *out = json_array();
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
+        if (e->type == REDIS_REPLY_INTEGER) {
+            /* Over API_DEAD_RECORD_MAX: its length, not its bytes. */
+            json_array_append_new(out,
+                                  json_pack("{s:s, s:I}", "error",
+                                            "dead record too large to show",
+                                            "bytes", (json_int_t)e->integer));
+            continue;
+        }
         json_t *j = e->type == REDIS_REPLY_STRING
                         ? jsonmp_from_bytes(e->str, e->len)
                         : NULL;
@@ -509,10 +519,14 @@ void api_handle(struct api *a, const struct api_request *rq,
         qname[qlen] = 0;
         struct keys k;
         keys_init(&k, a->w->s->prefix, qname, a->w->wid);
-        snprintf(stop, sizeof(stop), "%ld", limit - 1);
-        const char *argv[] = {"LRANGE", k.dead, "0", stop};
+        snprintf(stop, sizeof(stop), "%ld", limit);
+        char max[24], budget[24];
+        snprintf(max, sizeof(max), "%d", API_DEAD_RECORD_MAX);
+        snprintf(budget, sizeof(budget), "%d", API_DEAD_BYTES_MAX);
+        const char *argv[] = {k.dead, stop, max, budget};
         struct call *c = new_call(a, done, arg, q, qlen, "dead");
-        if (redis_cmd(a->w->redis, on_dead, c, 4, argv, NULL) != 0) {
+        if (redis_script(a->w->redis, SCRIPT_DEADLIST, on_dead, c, 1, 4, argv,
+                         NULL) != 0) {
             answer_error(done, arg, 503, "Redis is unreachable");
             free(c);
         }

@@ -15,6 +15,11 @@
 /* Dead records one GET returns by default, and at most. */
 #define API_DEAD_LIMIT_DEFAULT 50
 #define API_DEAD_LIMIT_MAX 1000
+/* A dead record longer than this is shown by its length, and a read of
+ * the dead list stops after about this many bytes of records (a dead
+ * record keeps its frame whole, and a producer chose the frame). */
+#define API_DEAD_RECORD_MAX (64 * 1024)
+#define API_DEAD_BYTES_MAX (1024 * 1024)
 /* Largest request body read (a list of ids to retry). */
 #define API_BODY_MAX 65536
 /* Most ids one retry names. */

@@ -27,6 +27,7 @@ struct sampler {
     uint64_t oldest_seen[SETTINGS_MAX_QUEUES];
     uint64_t last_round; /* monotonic ms a round was sent; 0: never */
     unsigned outstanding;
+    bool sampled; /* a round has landed: there is something to answer */
     struct waiter *waiters, **tail;
     uint64_t rounds;
     struct log_limit log;
@@ -177,8 +178,10 @@ static void on_sample(redisReply *rep, void *priv)
                     : rep                                 ? "unexpected reply"
                                                           : "no reply");
     free(rc);
-    if (--s->outstanding == 0)
+    if (--s->outstanding == 0) {
+        s->sampled = true;
         run_waiters(s);
+    }
 }
 
 static void send_round(struct sampler *s)
@@ -211,13 +214,15 @@ void sampler_want(struct sampler *s, sampler_fn fn, void *arg)
     x->arg = arg;
     *s->tail = x;
     s->tail = &x->next;
-    if (s->outstanding)
-        return; /* runs when the round out lands */
     uint64_t now = clock_mono_ms();
-    if (!s->last_round || now - s->last_round >= SAMPLER_INTERVAL_MS)
+    if (!s->outstanding &&
+        (!s->last_round || now - s->last_round >= SAMPLER_INTERVAL_MS))
         send_round(s);
-    if (!s->outstanding)
-        run_waiters(s); /* recent enough, or Redis away */
+    /* Once a round has landed, a reader is answered from the last sample
+     * at once while the next is out: a Redis that hangs must not make
+     * scrapes time out when they matter most. Only the first waits. */
+    if (!s->outstanding || s->sampled)
+        run_waiters(s);
 }
 
 void sampler_stale(struct sampler *s)
