@@ -5,7 +5,7 @@ jobq_install_deps() {
     local pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
         libhiredis-dev libevent-dev libmsgpack-dev libsodium-dev libinih-dev
         libjansson-dev libcurl4-openssl-dev libcmocka-dev libsystemd-dev redis-server
-        redis-tools valgrind python3 python3-redis python3-msgpack python3-pytest
+        redis-tools valgrind python3 python3-redis python3-msgpack python3-pytest python3-pytest-xdist
         python3-yaml faketime systemd openssl chromium)
     # Node and npm (the browser test, the Node runner library): a machine
     # may have them from elsewhere (NodeSource's nodejs carries its own

@@ -48,8 +48,10 @@ step() { # name, command...
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "format (.clang-format)" format_check
 step "unit tests" ctest --test-dir build --output-on-failure
+# Two pytest processes (xdist), each with its own redis-server: most tests
+# wait on timers and sockets, so the suite takes about half the time.
 step "integration tests" env JOBQ_WORKER="$ROOT/build/jobq-worker" \
-    $PY -m pytest -q -p no:cacheprovider tests/integration
+    $PY -m pytest -q -p no:cacheprovider -n 2 tests/integration
 # The dashboard in headless Chromium (tests/browser: playwright-core from
 # npm, pinned by its lockfile, driving Debian's chromium); normal build only.
 browser_test() {
@@ -69,7 +71,7 @@ if [ "${1:-}" != "--quick" ]; then
         -DJOBQ_SANITIZE=address,undefined
     step "unit tests (ASan+UBSan)" ctest --test-dir build-asan --output-on-failure
     step "integration tests (ASan+UBSan)" env JOBQ_WORKER="$ROOT/build-asan/jobq-worker" JOBQ_CLI="$ROOT/build-asan/jobq" \
-        JOBQ_TEST_SLOWDOWN=3 $PY -m pytest -q -p no:cacheprovider tests/integration
+        JOBQ_TEST_SLOWDOWN=3 $PY -m pytest -q -p no:cacheprovider -n 2 tests/integration
 
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
