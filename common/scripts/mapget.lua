@@ -1,9 +1,11 @@
--- Reading one field of a msgpack map by bump.lua's bounded walk (Redis'
--- cmsgpack cannot read bin, which frames and records carry). Like pick.lua's
--- fields(), but for one name at a time. mapget(s, name) returns the bytes
--- of the str or bin value, or the number of a non-negative integer, of the
--- last entry called name; nil when s is not one map or has no such entry.
--- Raises on some truncated input: callers pcall it.
+-- Reading the fields of a msgpack map by bump.lua's bounded walk (Redis'
+-- cmsgpack cannot read bin, which frames and records carry). entries(s, on)
+-- calls on(key_pos, value_pos) for each entry of the map that is all of s
+-- and returns true, or nil when s is not exactly one map (depth at most 32,
+-- at most WALK_MAX items). mapget(s, name) returns the bytes of the str or
+-- bin value, or the number of a non-negative integer, of the last entry
+-- called name; nil when s is not one map or has no such entry. Both raise
+-- on some truncated input (be() reads past the end): callers pcall them.
 local function mapval(s, p)
   local b = s:byte(p)
   if b >= 0xa0 and b <= 0xbf then return s:sub(p + 1, p + b - 0xa0) end
@@ -11,7 +13,7 @@ local function mapval(s, p)
   if lw then return s:sub(p + 1 + lw, p + lw + be(s, p + 1, lw)) end
   return attempts_of(s, p)
 end
-local function mapget(s, name)
+local function entries(s, on)
   walked = 0
   local b, n, p = s:byte(1)
   if not b then return nil end
@@ -19,15 +21,20 @@ local function mapget(s, name)
   elseif b == 0xde then n, p = be(s, 2, 2), 4
   elseif b == 0xdf then n, p = be(s, 2, 4), 6
   else return nil end
-  local found = nil
   for _ = 1, n do
     local ke = skip(s, p, 1)
     if not ke then return nil end
     local ve = skip(s, ke, 1)
     if not ve then return nil end
-    if mapval(s, p) == name then found = ke end
+    on(p, ke)
     p = ve
   end
-  if p ~= #s + 1 or not found then return nil end
+  return p == #s + 1 or nil
+end
+local function mapget(s, name)
+  local found = nil
+  if not entries(s, function(kp, vp)
+    if mapval(s, kp) == name then found = vp end
+  end) or not found then return nil end
   return mapval(s, found)
 end

@@ -52,31 +52,15 @@ local function raw(s, p, kinds)
   if not lw then return nil end
   return s:sub(p + 1 + lw, p + lw + be(s, p + 1, lw))
 end
--- The fields of the msgpack map that is all of s, by the walk of bump.lua
--- (depth at most 32 as the worker's decoder counts it, at most WALK_MAX
--- items): name -> position of its value, the last occurrence winning as
--- in the worker. nil when s is not exactly one such map. Raises on some
--- truncated input (be() reads past the end): callers pcall it.
+-- The fields of the map that is all of s whose str keys are in keys:
+-- name -> position of its value, the last occurrence winning as in the
+-- worker; nil when s is not exactly one such map (mapget.lua's entries).
 local function fields(s, keys)
-  walked = 0
-  local b, n, p = s:byte(1)
-  if not b then return nil end
-  if b >= 0x80 and b <= 0x8f then n, p = b - 0x80, 2
-  elseif b == 0xde then n, p = be(s, 2, 2), 4
-  elseif b == 0xdf then n, p = be(s, 2, 4), 6
-  else return nil end
   local at = {}
-  for _ = 1, n do
-    local ks = p
-    local ke = skip(s, p, 1)
-    if not ke then return nil end
-    local ve = skip(s, ke, 1)
-    if not ve then return nil end
-    local key = raw(s, ks, STR)
-    if key and keys[key] then at[key] = ke end
-    p = ve
-  end
-  if p ~= #s + 1 then return nil end
+  if not entries(s, function(kp, vp)
+    local key = raw(s, kp, STR)
+    if key and keys[key] then at[key] = vp end
+  end) then return nil end
   return at
 end
 local FRAME, JOB = {v = true, job = true}, {type = true}

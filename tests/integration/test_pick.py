@@ -17,9 +17,9 @@ MAX = 4096
 
 def composed(name):
     """The script text the worker loads: common/scripts.c concatenates the
-    files (SCRIPT_PICK = LUA_PRELUDE LUA_MSGPACK LUA_BUMP LUA_PICK) byte for byte."""
+    files (SCRIPT_PICK = LUA_PRELUDE LUA_MSGPACK LUA_BUMP LUA_MAPGET LUA_PICK) byte for byte."""
     d = os.path.join(ROOT, "common", "scripts")
-    parts = {"pick": ("prelude", "msgpack", "bump", "pick")}[name]
+    parts = {"pick": ("prelude", "msgpack", "bump", "mapget", "pick")}[name]
     text = ""
     for p in parts:
         with open(os.path.join(d, p + ".lua")) as f:
